@@ -1,0 +1,25 @@
+//! spillway's core: the shapes every source, destination and the engine agree on.
+//!
+//! - [`StreamId`]: one table of a source.
+//! - [`Batch`]: Arrow rows of one stream, with the system columns of [`schema`].
+//! - [`SourceEvent`]: what a source emits (batches, truncates, checkpoints).
+//! - [`Source`] / [`Destination`]: the connector traits.
+//! - [`channel`]: the byte-bounded channel between a source and the engine, so a slow
+//!   destination stops the source and memory stays flat.
+//!
+//! No I/O happens here.
+
+pub mod batch;
+pub mod channel;
+pub mod error;
+pub mod event;
+pub mod schema;
+pub mod stream;
+pub mod traits;
+
+pub use batch::Batch;
+pub use error::{DestError, ErrorKind, SourceError};
+pub use event::{Checkpoint, SourceEvent, SourceState, StateKey};
+pub use schema::ColumnType;
+pub use stream::StreamId;
+pub use traits::{Destination, ReadOptions, Source, StreamInfo};

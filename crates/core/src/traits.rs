@@ -1,0 +1,79 @@
+//! The connector traits.
+
+use async_trait::async_trait;
+
+use crate::channel::EventSender;
+use crate::{Batch, Checkpoint, DestError, SourceError, SourceState, StateKey, StreamId};
+
+/// A stream as a source describes it (`spillway streams`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StreamInfo {
+    /// The stream.
+    pub id: StreamId,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// The cursor column, when incremental.
+    pub cursor_field: Option<String>,
+    /// Known columns with a type hint (from the source's schema; may be incomplete).
+    pub columns: Vec<(String, String)>,
+}
+
+/// How a read should start and end.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Ignore the saved state and re-read everything.
+    pub full_refresh: bool,
+}
+
+/// Where data comes from.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The key under which destinations store this source's state.
+    fn state_key(&self) -> StateKey;
+
+    /// A cheap probe of connectivity and credentials.
+    async fn check(&self) -> Result<(), SourceError>;
+
+    /// The streams this source would read.
+    async fn streams(&self) -> Result<Vec<StreamInfo>, SourceError>;
+
+    /// Reads from `resume` (or from scratch) up to the present, sending events to `out`.
+    ///
+    /// A checkpoint is sent only where everything before it is complete; the call returns
+    /// after the last checkpoint once the source has caught up.
+    async fn read(
+        &self,
+        resume: Option<SourceState>,
+        options: &ReadOptions,
+        out: EventSender,
+    ) -> Result<(), SourceError>;
+}
+
+/// Where data goes. Writes between two commits form one transaction.
+#[async_trait]
+pub trait Destination: Send {
+    /// A short name for messages (`duckdb:/path/file.duckdb`).
+    fn name(&self) -> String;
+
+    /// A cheap probe (open, write access).
+    async fn check(&mut self) -> Result<(), DestError>;
+
+    /// The state saved for `key`, if any.
+    async fn load_state(&mut self, key: &StateKey) -> Result<Option<SourceState>, DestError>;
+
+    /// Removes every row of `stream` (within the open transaction).
+    async fn truncate(&mut self, stream: &StreamId) -> Result<(), DestError>;
+
+    /// Applies rows (within the open transaction): upserts live rows, removes tombstones.
+    async fn write(&mut self, batch: &Batch) -> Result<(), DestError>;
+
+    /// Saves `checkpoint` for `key` and commits everything written since the last commit,
+    /// atomically.
+    async fn commit(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError>;
+
+    /// Discards everything written since the last commit.
+    async fn rollback(&mut self) -> Result<(), DestError>;
+
+    /// Deletes the state saved for `key` (the next sync starts over).
+    async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError>;
+}

@@ -1,0 +1,1 @@
+//! Test helpers for spillway: emulator fixtures, temp DuckDB files, table comparisons.
