@@ -1,0 +1,313 @@
+//! HTTP client for the legacy streaming export endpoints (spec §2, §3, §7–§11).
+//!
+//! One long-lived `reqwest::Client` (keep-alive, gzip) with explicit timeouts. Every request
+//! carries `Authorization: Convex <key>` and `Convex-Client: spillway-<version>`. Failures are
+//! classified once, here, into an [`ErrorKind`]; messages name the endpoint and status and
+//! never the key.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use spillway_convex_protocol::selection::Selection;
+use spillway_convex_protocol::wire::{
+    DocumentDeltasResponse, ErrorEnvelope, ListSnapshotResponse, TableColumnNames, codes, paths,
+};
+use spillway_core::{ErrorKind, SourceError};
+
+use crate::config::Secret;
+
+/// The `Convex-Client` header value: `spillway-<semver>` (spec §2.2, §17.32).
+pub const CLIENT_HEADER: &str = concat!("spillway-", env!("CARGO_PKG_VERSION"));
+
+/// The `format` spillway always requests: lossless for Int64, bytes and float specials.
+pub const FORMAT: &str = "convex_encoded_json";
+
+/// A classified failure of one request.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// User-facing text (endpoint, status, code, what to fix).
+    pub message: String,
+    /// The server's error code, when it sent the envelope.
+    pub code: Option<String>,
+    /// The server's `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// An error without a server code.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            code: None,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<ApiError> for SourceError {
+    fn from(e: ApiError) -> Self {
+        SourceError::new(e.kind, e.message)
+    }
+}
+
+/// A client bound to one deployment.
+#[derive(Clone)]
+pub struct ConvexClient {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+}
+
+impl ConvexClient {
+    /// Builds a client for the deployment at `base` (validated root URL).
+    pub fn new(base: &url::Url, key: &Secret, timeout: Duration) -> Result<Self, SourceError> {
+        let mut headers = HeaderMap::new();
+        let mut auth = HeaderValue::from_str(&format!("Convex {}", key.expose().trim())).map_err(|_| {
+            SourceError::new(
+                ErrorKind::Config,
+                "source.deploy_key contains characters that cannot be sent in an HTTP header; \
+                 copy the key again from the Convex dashboard",
+            )
+        })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert("Convex-Client", HeaderValue::from_static(CLIENT_HEADER));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| SourceError::new(ErrorKind::Internal, format!("cannot build HTTP client: {e}")))?;
+        Ok(ConvexClient {
+            http,
+            base: base.as_str().trim_end_matches('/').to_string(),
+            host: base.host_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// The deployment host (for messages and state keys).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `GET /api/test_streaming_export_connection` (spec §10).
+    pub async fn test_connection(&self) -> Result<(), ApiError> {
+        let _: serde_json::Value = self.get(paths::TEST_CONNECTION, &[]).await?;
+        Ok(())
+    }
+
+    /// `GET /api/get_table_column_names` (spec §11).
+    pub async fn table_column_names(&self) -> Result<TableColumnNames, ApiError> {
+        self.get(paths::TABLE_COLUMN_NAMES, &[]).await
+    }
+
+    /// `GET /api/json_schemas?byComponent=true&format=convex_encoded_json` (spec §9).
+    pub async fn json_schemas(&self) -> Result<serde_json::Value, ApiError> {
+        self.get(
+            paths::JSON_SCHEMAS,
+            &[("byComponent", "true"), ("format", FORMAT)],
+        )
+        .await
+    }
+
+    /// `POST /api/list_snapshot` (spec §7). `snapshot` must be sent with every cursor.
+    pub async fn list_snapshot(
+        &self,
+        snapshot: Option<i64>,
+        cursor: Option<&str>,
+        selection: &Selection,
+    ) -> Result<ListSnapshotResponse, ApiError> {
+        let mut body = json!({ "format": FORMAT, "selection": selection.to_json() });
+        if let Some(s) = snapshot {
+            body["snapshot"] = json!(s);
+        }
+        if let Some(c) = cursor {
+            body["cursor"] = json!(c);
+        }
+        self.post(paths::LIST_SNAPSHOT, &body).await
+    }
+
+    /// `POST /api/document_deltas` (spec §8).
+    pub async fn document_deltas(
+        &self,
+        cursor: i64,
+        selection: &Selection,
+    ) -> Result<DocumentDeltasResponse, ApiError> {
+        let body = json!({ "cursor": cursor, "format": FORMAT, "selection": selection.to_json() });
+        self.post(paths::DOCUMENT_DELTAS, &body).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, ApiError> {
+        let req = self.http.get(format!("{}{path}", self.base)).query(query);
+        self.send(path, req).await
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, ApiError> {
+        let req = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(path, req).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let resp = req.send().await.map_err(|e| self.transport_error(path, &e))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await.map_err(|e| self.transport_error(path, &e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "{path} on {} returned a body that is not the expected JSON ({e}): {}",
+                        self.host,
+                        snippet(&body)
+                    ),
+                )
+            });
+        }
+        let mut err = classify(&self.host, path, status, &body);
+        err.retry_after = retry_after;
+        Err(err)
+    }
+
+    fn transport_error(&self, path: &str, e: &reqwest::Error) -> ApiError {
+        // reqwest's Display includes the URL, which never carries the key (it travels in a
+        // header), so it is safe to show.
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "connection failed while reading the response"
+        } else {
+            "request failed"
+        };
+        ApiError::new(
+            ErrorKind::Transient,
+            format!("{path} on {}: {what} ({})", self.host, error_chain(e)),
+        )
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > 200 {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
+}
+
+/// Maps an HTTP failure to a kind and a message that says what to fix (spec §3, §17.26–28).
+pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiError {
+    let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
+    let code = envelope.as_ref().map(|e| e.code.clone());
+    let server_text = match &envelope {
+        Some(e) => format!("{}: {}", e.code, e.message),
+        None if body.is_empty() => "empty body".to_string(),
+        None => snippet(body),
+    };
+    let at = format!("{path} on {host} returned {}", status.as_u16());
+    let (kind, message) = match (status.as_u16(), code.as_deref()) {
+        (401, _) | (403, Some(codes::BAD_ADMIN_KEY)) => (
+            ErrorKind::Auth,
+            format!(
+                "{at} ({server_text}). The deploy key was rejected: set source.deploy_key (or \
+                 CONVEX_DEPLOY_KEY) to a deploy key of this deployment, from the Convex dashboard's \
+                 Settings → Deploy keys"
+            ),
+        ),
+        (403, Some(codes::BAD_DEPLOY_KEY)) => (
+            ErrorKind::Auth,
+            format!("{at} ({server_text}). No valid deploy key was sent: set source.deploy_key or CONVEX_DEPLOY_KEY"),
+        ),
+        (403, Some(codes::OPERATION_NOT_PERMITTED)) => (
+            ErrorKind::Auth,
+            format!("{at} ({server_text}). The deploy key may not read data: use a full deploy key"),
+        ),
+        (403, Some(codes::STREAMING_EXPORT_NOT_ENABLED)) => (
+            ErrorKind::Auth,
+            format!(
+                "{at} ({server_text}). Streaming export is not enabled for this deployment's plan; \
+                 it needs a Convex plan with streaming export (Pro)"
+            ),
+        ),
+        (400, Some(codes::SNAPSHOT_TOO_OLD | codes::INVALID_WINDOW)) => {
+            (ErrorKind::Expired, format!("{at} ({server_text})"))
+        }
+        (400, Some(codes::INVALID_CLIENT_VERSION | codes::INVALID_HEADER_FAILURE | codes::INVALID_ADMIN_KEY | codes::HEADER_PARSE_FAILURE)) => (
+            ErrorKind::Auth,
+            format!("{at} ({server_text}). Check source.deploy_key: it must be the key itself, without a `Convex ` prefix"),
+        ),
+        (404 | 405, _) => (
+            ErrorKind::Config,
+            format!(
+                "{at} ({server_text}). Is source.url the deployment URL (https://<name>.convex.cloud), \
+                 and does this deployment serve the streaming export API?"
+            ),
+        ),
+        (503, Some(codes::TABLE_SUMMARIES_UNAVAILABLE)) | (408 | 429 | 500..=599, _) => {
+            (ErrorKind::Transient, format!("{at} ({server_text})"))
+        }
+        _ => (
+            ErrorKind::Internal,
+            format!("{at} ({server_text}); this is unexpected, please report it"),
+        ),
+    };
+    ApiError {
+        kind,
+        message,
+        code,
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(status: u16, body: &str) -> ApiError {
+        classify("h", "/api/x", StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(c(401, r#"{"code":"BadAdminKey","message":"m"}"#).kind, ErrorKind::Auth);
+        assert_eq!(c(403, r#"{"code":"StreamingExportNotEnabled","message":"m"}"#).kind, ErrorKind::Auth);
+        assert_eq!(c(400, r#"{"code":"SnapshotTooOld","message":"m"}"#).kind, ErrorKind::Expired);
+        assert_eq!(c(400, r#"{"code":"InvalidWindowToReadDocuments","message":"m"}"#).kind, ErrorKind::Expired);
+        assert_eq!(c(503, r#"{"code":"TableSummariesUnavailable","message":"m"}"#).kind, ErrorKind::Transient);
+        assert_eq!(c(502, "<html>bad gateway</html>").kind, ErrorKind::Transient);
+        assert_eq!(c(429, "").kind, ErrorKind::Transient);
+        assert_eq!(c(404, "").kind, ErrorKind::Config);
+        assert_eq!(c(400, r#"{"code":"BadFormat","message":"m"}"#).kind, ErrorKind::Internal);
+        assert!(CLIENT_HEADER.starts_with("spillway-0."));
+    }
+}

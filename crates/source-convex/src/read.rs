@@ -1,0 +1,254 @@
+//! The legacy read loop: a consistent snapshot in pages, then deltas by cursor (spec §7, §8).
+//!
+//! Every page is followed by a checkpoint: after a snapshot page `(snapshot, cursor)`, after
+//! the last snapshot page the deltas cursor `snapshot`, after each deltas page its `cursor`.
+//! After applying a deltas page the replica equals the database at `cursor` (spec §8.3 b),
+//! so each of these is a safe place to resume.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use spillway_convex_protocol::selection::Selection;
+use spillway_core::channel::EventSender;
+use spillway_core::{Checkpoint, ErrorKind, SourceError, SourceEvent, StreamId};
+use tracing::{debug, info, warn};
+
+use crate::client::ConvexClient;
+use crate::convert::{Row, decode_row, row_stream, to_batch};
+use crate::retry::RetryPolicy;
+use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
+
+/// How many automatic snapshot restarts one run may make before giving up (spec §17.5: do
+/// not loop).
+const MAX_RESTARTS: u32 = 3;
+
+/// One run of the read loop.
+pub(crate) struct Reader<'a> {
+    pub client: &'a ConvexClient,
+    pub selection: &'a Selection,
+    pub retry: &'a RetryPolicy,
+    pub out: EventSender,
+    pub resnapshot_on_expiry: bool,
+    /// Unselected tables already warned about.
+    pub warned: BTreeSet<StreamId>,
+}
+
+fn closed() -> SourceError {
+    SourceError::new(ErrorKind::Internal, "the sync stopped while the source was sending")
+}
+
+impl Reader<'_> {
+    /// Reads from `resume` (or a fresh snapshot) up to the present.
+    pub async fn run(&mut self, resume: Option<ConvexState>) -> Result<(), SourceError> {
+        let mut state = resume;
+        let mut restarts = 0;
+        loop {
+            let result = match &state {
+                None => self.snapshot(None, BTreeSet::new()).await,
+                Some(s) => match &s.position {
+                    Position::Snapshot { snapshot, cursor } => {
+                        info!(snapshot = snapshot.0, "Resuming the snapshot from the saved cursor.");
+                        self.snapshot(Some((*snapshot, cursor.clone())), s.tables_seen.clone())
+                            .await
+                    }
+                    Position::Deltas { cursor } => {
+                        self.deltas(*cursor, s.tables_seen.clone()).await
+                    }
+                },
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind == ErrorKind::Expired && self.resnapshot_on_expiry => {
+                    restarts += 1;
+                    if restarts > MAX_RESTARTS {
+                        return Err(SourceError::new(
+                            ErrorKind::Expired,
+                            format!("{}; the snapshot was restarted {MAX_RESTARTS} times in this run and expired each time", e.message),
+                        ));
+                    }
+                    warn!(error = %e.message, "The saved position has expired on the server; restarting with a full snapshot (tables are truncated as they are reloaded).");
+                    state = None;
+                }
+                Err(e) if e.kind == ErrorKind::Expired => {
+                    return Err(SourceError::new(
+                        ErrorKind::Expired,
+                        format!(
+                            "{}. The saved position has expired and source.resnapshot_on_expiry is false: \
+                             run `spillway sync --full-refresh` to re-read everything",
+                            e.message
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send(&self, event: SourceEvent) -> Result<(), SourceError> {
+        self.out.send(event).await.map_err(|_| closed())
+    }
+
+    /// Announces the selected tables at the start of a fresh snapshot, so empty tables exist
+    /// in the destination and every table is truncated before it is reloaded.
+    async fn announce_tables(&mut self, seen: &mut BTreeSet<String>) -> Result<(), SourceError> {
+        let names = match self.client.table_column_names().await {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(error = %e.message, "Table list unavailable; tables will be created as their rows arrive.");
+                return Ok(());
+            }
+        };
+        for (component, tables) in names.by_component {
+            for t in tables {
+                let stream = StreamId::new(component.clone(), t.name);
+                if self.selection.contains(&stream.namespace, &stream.name) {
+                    self.first_sight(&stream, seen).await?;
+                    let empty = to_batch(&stream, &[])?;
+                    self.send(SourceEvent::Batch(empty)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn first_sight(&self, stream: &StreamId, seen: &mut BTreeSet<String>) -> Result<(), SourceError> {
+        if seen.insert(stream.qualified()) {
+            self.send(SourceEvent::Truncate(stream.clone())).await?;
+        }
+        Ok(())
+    }
+
+    /// Groups a page's rows by stream (order within a stream kept), dropping rows of tables
+    /// that were not selected (spec §17.33), and sends them.
+    async fn emit_rows(
+        &mut self,
+        values: &[spillway_convex_protocol::wire::WireRow],
+        seen: &mut BTreeSet<String>,
+        where_: &str,
+    ) -> Result<usize, SourceError> {
+        let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
+        for value in values {
+            let stream = row_stream(value).map_err(|m| {
+                SourceError::new(ErrorKind::Data, format!("{where_}: {m}"))
+            })?;
+            if !self.selection.contains(&stream.namespace, &stream.name) {
+                if self.warned.insert(stream.clone()) {
+                    warn!(stream = %stream, "The server returned rows of a table that was not selected; ignoring them.");
+                }
+                continue;
+            }
+            let row = decode_row(value, &stream, where_)?;
+            by_stream.entry(stream).or_default().push(row);
+        }
+        let mut rows = 0;
+        for (stream, list) in by_stream {
+            self.first_sight(&stream, seen).await?;
+            rows += list.len();
+            let batch = to_batch(&stream, &list)?;
+            self.send(SourceEvent::Batch(batch)).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn checkpoint(&self, state: ConvexState) -> Result<(), SourceError> {
+        let description = state.describe();
+        self.send(SourceEvent::Checkpoint(Checkpoint {
+            state: state.to_source_state(),
+            description,
+        }))
+        .await
+    }
+
+    async fn snapshot(
+        &mut self,
+        resume: Option<(SnapshotTs, SnapshotCursor)>,
+        mut seen: BTreeSet<String>,
+    ) -> Result<(), SourceError> {
+        let (mut snapshot, mut cursor) = match resume {
+            Some((s, c)) => (Some(s.0), Some(c.0)),
+            None => {
+                info!("Starting a full snapshot.");
+                self.announce_tables(&mut seen).await?;
+                (None, None)
+            }
+        };
+        let mut page_no = 0u64;
+        loop {
+            page_no += 1;
+            let client = self.client;
+            let selection = self.selection;
+            let (s, c) = (snapshot, cursor.clone());
+            let page = self
+                .retry
+                .run("list_snapshot", || client.list_snapshot(s, c.as_deref(), selection))
+                .await?;
+            if let Some(expected) = snapshot {
+                if page.snapshot != expected {
+                    return Err(SourceError::new(
+                        ErrorKind::Data,
+                        format!("list_snapshot answered at snapshot {} although {expected} was requested; refusing to mix two snapshots", page.snapshot),
+                    ));
+                }
+            }
+            snapshot = Some(page.snapshot);
+            let where_ = format!("snapshot {} page {page_no}", page.snapshot);
+            let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
+            debug!(page = page_no, rows, has_more = page.has_more, "Snapshot page read.");
+            if page.has_more {
+                let next = page.cursor.ok_or_else(|| {
+                    SourceError::new(
+                        ErrorKind::Data,
+                        format!("{where_}: the server said hasMore but sent no cursor (protocol violation)"),
+                    )
+                })?;
+                cursor = Some(next.clone());
+                self.checkpoint(ConvexState {
+                    version: crate::state::STATE_VERSION,
+                    api: "legacy".into(),
+                    position: Position::Snapshot {
+                        snapshot: SnapshotTs(page.snapshot),
+                        cursor: SnapshotCursor(next),
+                    },
+                    tables_seen: seen.clone(),
+                })
+                .await?;
+            } else {
+                info!(snapshot = page.snapshot, pages = page_no, "Snapshot complete; reading changes since it.");
+                let cursor = DeltaCursor(page.snapshot);
+                self.checkpoint(deltas_state(cursor, &seen)).await?;
+                return self.deltas(cursor, seen).await;
+            }
+        }
+    }
+
+    async fn deltas(&mut self, mut cursor: DeltaCursor, mut seen: BTreeSet<String>) -> Result<(), SourceError> {
+        let mut page_no = 0u64;
+        loop {
+            page_no += 1;
+            let client = self.client;
+            let selection = self.selection;
+            let c = cursor.0;
+            let page = self
+                .retry
+                .run("document_deltas", || client.document_deltas(c, selection))
+                .await?;
+            let where_ = format!("deltas after cursor {c}");
+            let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
+            debug!(page = page_no, rows, cursor = page.cursor, has_more = page.has_more, "Deltas page read.");
+            // The server's cursor is saved verbatim, never max(_ts) (spec §17.7).
+            cursor = DeltaCursor(page.cursor);
+            self.checkpoint(deltas_state(cursor, &seen)).await?;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn deltas_state(cursor: DeltaCursor, seen: &BTreeSet<String>) -> ConvexState {
+    ConvexState {
+        version: crate::state::STATE_VERSION,
+        api: "legacy".into(),
+        position: Position::Deltas { cursor },
+        tables_seen: seen.clone(),
+    }
+}
