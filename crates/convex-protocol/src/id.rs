@@ -89,7 +89,9 @@ impl DocumentId {
         let mut pos = 0;
         loop {
             let b = *body.get(pos).ok_or(IdError::TableNumber)?;
-            table_number |= u32::from(b & 0x7f).checked_shl(shift).ok_or(IdError::TableNumber)?;
+            table_number |= u32::from(b & 0x7f)
+                .checked_shl(shift)
+                .ok_or(IdError::TableNumber)?;
             pos += 1;
             if b & 0x80 == 0 {
                 break;
@@ -172,8 +174,8 @@ mod tests {
             assert_eq!(DocumentId::decode(s).unwrap().internal, *internal);
         }
         let mut by_string = ids.clone();
-        by_string.sort_by(|a, b| a.0.cmp(&b.0));
-        ids.sort_by(|a, b| a.1.cmp(&b.1));
+        by_string.sort_by_key(|a| a.0.clone());
+        ids.sort_by_key(|a| a.1);
         assert_eq!(by_string, ids);
     }
 

@@ -145,12 +145,12 @@ impl Value {
                     .collect::<Result<_, _>>()?,
             ),
             serde_json::Value::Object(map) => {
-                if format != Format::CleanJson && map.len() == 1 {
-                    if let Some((k, v)) = map.iter().next() {
-                        if k.starts_with('$') {
-                            return decode_tag(k, v);
-                        }
-                    }
+                if format != Format::CleanJson
+                    && map.len() == 1
+                    && let Some((k, v)) = map.iter().next()
+                    && k.starts_with('$')
+                {
+                    return decode_tag(k, v);
                 }
                 let mut out = BTreeMap::new();
                 for (k, v) in map {
@@ -218,11 +218,14 @@ fn decode_tag(tag: &str, payload: &serde_json::Value) -> Result<Value, DecodeErr
     if name == "$bytes" {
         return Ok(Value::Bytes(bytes));
     }
-    let raw: [u8; 8] = bytes.as_slice().try_into().map_err(|_| DecodeError::BadTag {
-        tag: name,
-        payload: truncate(text),
-        reason: "must encode exactly 8 bytes",
-    })?;
+    let raw: [u8; 8] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| DecodeError::BadTag {
+            tag: name,
+            payload: truncate(text),
+            reason: "must encode exactly 8 bytes",
+        })?;
     Ok(if name == "$integer" {
         Value::Int64(i64::from_le_bytes(raw))
     } else {
@@ -369,15 +372,33 @@ mod tests {
     #[test]
     fn float_specials_match_spec_examples() {
         let e = Format::ConvexEncodedJson;
-        assert_eq!(enc(&Value::Float64(f64::NAN), e), r#"{"$float":"AAAAAAAA+H8="}"#);
-        assert_eq!(enc(&Value::Float64(f64::INFINITY), e), r#"{"$float":"AAAAAAAA8H8="}"#);
-        assert_eq!(enc(&Value::Float64(f64::NEG_INFINITY), e), r#"{"$float":"AAAAAAAA8P8="}"#);
-        assert_eq!(enc(&Value::Float64(-0.0), e), r#"{"$float":"AAAAAAAAAIA="}"#);
+        assert_eq!(
+            enc(&Value::Float64(f64::NAN), e),
+            r#"{"$float":"AAAAAAAA+H8="}"#
+        );
+        assert_eq!(
+            enc(&Value::Float64(f64::INFINITY), e),
+            r#"{"$float":"AAAAAAAA8H8="}"#
+        );
+        assert_eq!(
+            enc(&Value::Float64(f64::NEG_INFINITY), e),
+            r#"{"$float":"AAAAAAAA8P8="}"#
+        );
+        assert_eq!(
+            enc(&Value::Float64(-0.0), e),
+            r#"{"$float":"AAAAAAAAAIA="}"#
+        );
         assert_eq!(enc(&Value::Float64(-0.0), Format::CleanJson), "-0.0");
         assert_eq!(enc(&Value::Float64(5.0), Format::ExportJson), "5.0");
         assert_eq!(enc(&Value::Float64(1e20), Format::CleanJson), "1e20");
-        assert_eq!(enc(&Value::Float64(f64::NAN), Format::CleanJson), r#""NaN""#);
-        assert_eq!(enc(&Value::Float64(f64::NEG_INFINITY), Format::CleanJson), r#""-Infinity""#);
+        assert_eq!(
+            enc(&Value::Float64(f64::NAN), Format::CleanJson),
+            r#""NaN""#
+        );
+        assert_eq!(
+            enc(&Value::Float64(f64::NEG_INFINITY), Format::CleanJson),
+            r#""-Infinity""#
+        );
     }
 
     #[test]
@@ -406,7 +427,11 @@ mod tests {
             for v in &values {
                 let text = enc(v, format);
                 let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(&Value::from_json(&json, format).unwrap(), v, "{format}: {text}");
+                assert_eq!(
+                    &Value::from_json(&json, format).unwrap(),
+                    v,
+                    "{format}: {text}"
+                );
             }
         }
     }
@@ -428,6 +453,9 @@ mod tests {
             Value::from_json(&j, Format::ConvexEncodedJson).unwrap(),
             Value::Float64(3.0)
         );
-        assert_eq!(Value::from_json(&j, Format::ExportJson).unwrap(), Value::Int64(3));
+        assert_eq!(
+            Value::from_json(&j, Format::ExportJson).unwrap(),
+            Value::Int64(3)
+        );
     }
 }

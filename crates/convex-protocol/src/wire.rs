@@ -182,16 +182,20 @@ mod tests {
             tablet: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             id: "x".into(),
         };
-        assert_eq!(c.encode(), r#"{"tablet":"AAAAAAAAAAAAAAAAAAAAAA","id":"x"}"#);
+        assert_eq!(
+            c.encode(),
+            r#"{"tablet":"AAAAAAAAAAAAAAAAAAAAAA","id":"x"}"#
+        );
         assert_eq!(SnapshotCursorBody::decode(&c.encode()), Some(c));
         assert_eq!(SnapshotCursorBody::decode("abc"), None);
     }
 
     #[test]
     fn responses_parse_null_cursor() {
-        let r: ListSnapshotResponse =
-            serde_json::from_str(r#"{"values":[],"snapshot":1750000000000000000,"cursor":null,"hasMore":false}"#)
-                .unwrap();
+        let r: ListSnapshotResponse = serde_json::from_str(
+            r#"{"values":[],"snapshot":1750000000000000000,"cursor":null,"hasMore":false}"#,
+        )
+        .unwrap();
         assert_eq!(r.snapshot, 1_750_000_000_000_000_000);
         assert!(r.cursor.is_none());
     }

@@ -13,8 +13,8 @@ use arrow_schema::ArrowError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::schema::{ColumnType, SYSTEM_COLUMNS};
 use crate::StreamId;
+use crate::schema::{ColumnType, SYSTEM_COLUMNS};
 
 /// Rows of one stream: the system columns (`_id`, `_creationTime`, `_ts`, `_deleted`) then
 /// one column per user field, typed as in [`ColumnType`].
@@ -64,7 +64,11 @@ impl Batch {
 }
 
 /// Casts `array` of logical type `from` to the wider type `to` (`from.widen(to) == to`).
-pub fn cast_column(array: &ArrayRef, from: ColumnType, to: ColumnType) -> Result<ArrayRef, ArrowError> {
+pub fn cast_column(
+    array: &ArrayRef,
+    from: ColumnType,
+    to: ColumnType,
+) -> Result<ArrayRef, ArrowError> {
     if from == to {
         return Ok(array.clone());
     }

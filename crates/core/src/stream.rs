@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// One table of a source. For Convex: a `(component path, table)` pair, root component `""`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct StreamId {
     /// Namespace (Convex component path; `""` for the root).
     pub namespace: String,

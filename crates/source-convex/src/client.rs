@@ -68,13 +68,14 @@ impl ConvexClient {
     /// Builds a client for the deployment at `base` (validated root URL).
     pub fn new(base: &url::Url, key: &Secret, timeout: Duration) -> Result<Self, SourceError> {
         let mut headers = HeaderMap::new();
-        let mut auth = HeaderValue::from_str(&format!("Convex {}", key.expose().trim())).map_err(|_| {
-            SourceError::new(
-                ErrorKind::Config,
-                "source.deploy_key contains characters that cannot be sent in an HTTP header; \
+        let mut auth =
+            HeaderValue::from_str(&format!("Convex {}", key.expose().trim())).map_err(|_| {
+                SourceError::new(
+                    ErrorKind::Config,
+                    "source.deploy_key contains characters that cannot be sent in an HTTP header; \
                  copy the key again from the Convex dashboard",
-            )
-        })?;
+                )
+            })?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
         headers.insert("Convex-Client", HeaderValue::from_static(CLIENT_HEADER));
@@ -84,7 +85,12 @@ impl ConvexClient {
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| SourceError::new(ErrorKind::Internal, format!("cannot build HTTP client: {e}")))?;
+            .map_err(|e| {
+                SourceError::new(
+                    ErrorKind::Internal,
+                    format!("cannot build HTTP client: {e}"),
+                )
+            })?;
         Ok(ConvexClient {
             http,
             base: base.as_str().trim_end_matches('/').to_string(),
@@ -144,12 +150,20 @@ impl ConvexClient {
         self.post(paths::DOCUMENT_DELTAS, &body).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, ApiError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
         let req = self.http.get(format!("{}{path}", self.base)).query(query);
         self.send(path, req).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, ApiError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ApiError> {
         let req = self.http.post(format!("{}{path}", self.base)).json(body);
         self.send(path, req).await
     }
@@ -159,7 +173,10 @@ impl ConvexClient {
         path: &str,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
-        let resp = req.send().await.map_err(|e| self.transport_error(path, &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(path, &e))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -167,7 +184,10 @@ impl ConvexClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| self.transport_error(path, &e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(path, &e))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(
@@ -246,11 +266,15 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
         ),
         (403, Some(codes::BAD_DEPLOY_KEY)) => (
             ErrorKind::Auth,
-            format!("{at} ({server_text}). No valid deploy key was sent: set source.deploy_key or CONVEX_DEPLOY_KEY"),
+            format!(
+                "{at} ({server_text}). No valid deploy key was sent: set source.deploy_key or CONVEX_DEPLOY_KEY"
+            ),
         ),
         (403, Some(codes::OPERATION_NOT_PERMITTED)) => (
             ErrorKind::Auth,
-            format!("{at} ({server_text}). The deploy key may not read data: use a full deploy key"),
+            format!(
+                "{at} ({server_text}). The deploy key may not read data: use a full deploy key"
+            ),
         ),
         (403, Some(codes::STREAMING_EXPORT_NOT_ENABLED)) => (
             ErrorKind::Auth,
@@ -262,9 +286,19 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
         (400, Some(codes::SNAPSHOT_TOO_OLD | codes::INVALID_WINDOW)) => {
             (ErrorKind::Expired, format!("{at} ({server_text})"))
         }
-        (400, Some(codes::INVALID_CLIENT_VERSION | codes::INVALID_HEADER_FAILURE | codes::INVALID_ADMIN_KEY | codes::HEADER_PARSE_FAILURE)) => (
+        (
+            400,
+            Some(
+                codes::INVALID_CLIENT_VERSION
+                | codes::INVALID_HEADER_FAILURE
+                | codes::INVALID_ADMIN_KEY
+                | codes::HEADER_PARSE_FAILURE,
+            ),
+        ) => (
             ErrorKind::Auth,
-            format!("{at} ({server_text}). Check source.deploy_key: it must be the key itself, without a `Convex ` prefix"),
+            format!(
+                "{at} ({server_text}). Check source.deploy_key: it must be the key itself, without a `Convex ` prefix"
+            ),
         ),
         (404 | 405, _) => (
             ErrorKind::Config,
@@ -294,20 +328,50 @@ mod tests {
     use super::*;
 
     fn c(status: u16, body: &str) -> ApiError {
-        classify("h", "/api/x", StatusCode::from_u16(status).unwrap(), body.as_bytes())
+        classify(
+            "h",
+            "/api/x",
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+        )
     }
 
     #[test]
     fn classification() {
-        assert_eq!(c(401, r#"{"code":"BadAdminKey","message":"m"}"#).kind, ErrorKind::Auth);
-        assert_eq!(c(403, r#"{"code":"StreamingExportNotEnabled","message":"m"}"#).kind, ErrorKind::Auth);
-        assert_eq!(c(400, r#"{"code":"SnapshotTooOld","message":"m"}"#).kind, ErrorKind::Expired);
-        assert_eq!(c(400, r#"{"code":"InvalidWindowToReadDocuments","message":"m"}"#).kind, ErrorKind::Expired);
-        assert_eq!(c(503, r#"{"code":"TableSummariesUnavailable","message":"m"}"#).kind, ErrorKind::Transient);
-        assert_eq!(c(502, "<html>bad gateway</html>").kind, ErrorKind::Transient);
+        assert_eq!(
+            c(401, r#"{"code":"BadAdminKey","message":"m"}"#).kind,
+            ErrorKind::Auth
+        );
+        assert_eq!(
+            c(403, r#"{"code":"StreamingExportNotEnabled","message":"m"}"#).kind,
+            ErrorKind::Auth
+        );
+        assert_eq!(
+            c(400, r#"{"code":"SnapshotTooOld","message":"m"}"#).kind,
+            ErrorKind::Expired
+        );
+        assert_eq!(
+            c(
+                400,
+                r#"{"code":"InvalidWindowToReadDocuments","message":"m"}"#
+            )
+            .kind,
+            ErrorKind::Expired
+        );
+        assert_eq!(
+            c(503, r#"{"code":"TableSummariesUnavailable","message":"m"}"#).kind,
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            c(502, "<html>bad gateway</html>").kind,
+            ErrorKind::Transient
+        );
         assert_eq!(c(429, "").kind, ErrorKind::Transient);
         assert_eq!(c(404, "").kind, ErrorKind::Config);
-        assert_eq!(c(400, r#"{"code":"BadFormat","message":"m"}"#).kind, ErrorKind::Internal);
+        assert_eq!(
+            c(400, r#"{"code":"BadFormat","message":"m"}"#).kind,
+            ErrorKind::Internal
+        );
         assert!(CLIENT_HEADER.starts_with("spillway-0."));
     }
 }

@@ -103,7 +103,10 @@ impl ConvexConfig {
                     .to_string(),
             ));
         }
-        if url.query().is_some() || url.fragment().is_some() || url.path().trim_end_matches('/') != "" {
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.path().trim_end_matches('/').is_empty()
+        {
             return Err(config_err(format!(
                 "source.url {:?} must be the deployment's root URL without a path or query, e.g. https://{}",
                 self.url,
@@ -157,7 +160,11 @@ mod humantime_serde {
             "s" | "" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
-            _ => return Err(format!("invalid duration {text:?}; use e.g. 30s, 5m, 500ms")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}; use e.g. 30s, 5m, 500ms"
+                ));
+            }
         };
         Ok(d)
     }

@@ -49,12 +49,8 @@ pub fn row_stream(row: &WireRow) -> Result<StreamId, String> {
 
 /// Decodes one wire row (encoded JSON).
 pub fn decode_row(row: &WireRow, stream: &StreamId, where_: &str) -> Result<Row, SourceError> {
-    let bad = |m: String| {
-        SourceError::new(
-            ErrorKind::Data,
-            format!("stream {stream}, {where_}: {m}"),
-        )
-    };
+    let bad =
+        |m: String| SourceError::new(ErrorKind::Data, format!("stream {stream}, {where_}: {m}"));
     let id = row
         .get("_id")
         .and_then(|v| v.as_str())
@@ -64,7 +60,10 @@ pub fn decode_row(row: &WireRow, stream: &StreamId, where_: &str) -> Result<Row,
         .get("_ts")
         .and_then(|v| v.as_i64())
         .ok_or_else(|| bad(format!("row {id} has no integer `_ts`")))?;
-    let deleted = row.get("_deleted").and_then(|v| v.as_bool()).unwrap_or(false);
+    let deleted = row
+        .get("_deleted")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let creation_time = match row.get("_creationTime") {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(
@@ -137,7 +136,10 @@ pub fn to_batch(stream: &StreamId, rows: &[Row]) -> Result<Batch, SourceError> {
     }
     let schema = Arc::new(Schema::new(fields));
     let rb = RecordBatch::try_new(schema, columns).map_err(|e| {
-        SourceError::new(ErrorKind::Internal, format!("stream {stream}: cannot build batch: {e}"))
+        SourceError::new(
+            ErrorKind::Internal,
+            format!("stream {stream}: cannot build batch: {e}"),
+        )
     })?;
     Batch::try_new(stream.clone(), rb)
         .map_err(|e| SourceError::new(ErrorKind::Internal, e.to_string()))
@@ -238,8 +240,10 @@ mod tests {
         .map(|t| decode_row(&wire(t), &s, "test").unwrap())
         .collect();
         let b = to_batch(&s, &rows).unwrap();
-        let cols: Vec<(String, ColumnType)> =
-            b.user_columns().map(|(_, n, t)| (n.to_string(), t)).collect();
+        let cols: Vec<(String, ColumnType)> = b
+            .user_columns()
+            .map(|(_, n, t)| (n.to_string(), t))
+            .collect();
         assert_eq!(
             cols,
             vec![
@@ -263,8 +267,17 @@ mod tests {
         let s = StreamId::root("t");
         let e = decode_row(&wire(r#"{"_ts":1}"#), &s, "snapshot page 3").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Data);
-        assert!(e.message.contains("stream t, snapshot page 3"), "{}", e.message);
-        let e = decode_row(&wire(r#"{"_id":"a","_ts":1,"f":{"$integer":"x"}}"#), &s, "p").unwrap_err();
+        assert!(
+            e.message.contains("stream t, snapshot page 3"),
+            "{}",
+            e.message
+        );
+        let e = decode_row(
+            &wire(r#"{"_id":"a","_ts":1,"f":{"$integer":"x"}}"#),
+            &s,
+            "p",
+        )
+        .unwrap_err();
         assert!(e.message.contains("field `f`"), "{}", e.message);
     }
 }

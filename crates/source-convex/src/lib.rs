@@ -112,7 +112,9 @@ impl Source for ConvexSource {
     async fn check(&self) -> Result<(), SourceError> {
         let quick = RetryPolicy::with_total(Duration::from_secs(3));
         quick
-            .run("test_streaming_export_connection", || self.client.test_connection())
+            .run("test_streaming_export_connection", || {
+                self.client.test_connection()
+            })
             .await
             .map_err(SourceError::from)
     }

@@ -33,7 +33,10 @@ pub(crate) struct Reader<'a> {
 }
 
 fn closed() -> SourceError {
-    SourceError::new(ErrorKind::Internal, "the sync stopped while the source was sending")
+    SourceError::new(
+        ErrorKind::Internal,
+        "the sync stopped while the source was sending",
+    )
 }
 
 impl Reader<'_> {
@@ -46,7 +49,10 @@ impl Reader<'_> {
                 None => self.snapshot(None, BTreeSet::new()).await,
                 Some(s) => match &s.position {
                     Position::Snapshot { snapshot, cursor } => {
-                        info!(snapshot = snapshot.0, "Resuming the snapshot from the saved cursor.");
+                        info!(
+                            snapshot = snapshot.0,
+                            "Resuming the snapshot from the saved cursor."
+                        );
                         self.snapshot(Some((*snapshot, cursor.clone())), s.tables_seen.clone())
                             .await
                     }
@@ -62,7 +68,10 @@ impl Reader<'_> {
                     if restarts > MAX_RESTARTS {
                         return Err(SourceError::new(
                             ErrorKind::Expired,
-                            format!("{}; the snapshot was restarted {MAX_RESTARTS} times in this run and expired each time", e.message),
+                            format!(
+                                "{}; the snapshot was restarted {MAX_RESTARTS} times in this run and expired each time",
+                                e.message
+                            ),
                         ));
                     }
                     warn!(error = %e.message, "The saved position has expired on the server; restarting with a full snapshot (tables are truncated as they are reloaded).");
@@ -110,7 +119,11 @@ impl Reader<'_> {
         Ok(())
     }
 
-    async fn first_sight(&self, stream: &StreamId, seen: &mut BTreeSet<String>) -> Result<(), SourceError> {
+    async fn first_sight(
+        &self,
+        stream: &StreamId,
+        seen: &mut BTreeSet<String>,
+    ) -> Result<(), SourceError> {
         if seen.insert(stream.qualified()) {
             self.send(SourceEvent::Truncate(stream.clone())).await?;
         }
@@ -127,9 +140,8 @@ impl Reader<'_> {
     ) -> Result<usize, SourceError> {
         let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
         for value in values {
-            let stream = row_stream(value).map_err(|m| {
-                SourceError::new(ErrorKind::Data, format!("{where_}: {m}"))
-            })?;
+            let stream = row_stream(value)
+                .map_err(|m| SourceError::new(ErrorKind::Data, format!("{where_}: {m}")))?;
             if !self.selection.contains(&stream.namespace, &stream.name) {
                 if self.warned.insert(stream.clone()) {
                     warn!(stream = %stream, "The server returned rows of a table that was not selected; ignoring them.");
@@ -179,20 +191,30 @@ impl Reader<'_> {
             let (s, c) = (snapshot, cursor.clone());
             let page = self
                 .retry
-                .run("list_snapshot", || client.list_snapshot(s, c.as_deref(), selection))
+                .run("list_snapshot", || {
+                    client.list_snapshot(s, c.as_deref(), selection)
+                })
                 .await?;
-            if let Some(expected) = snapshot {
-                if page.snapshot != expected {
-                    return Err(SourceError::new(
-                        ErrorKind::Data,
-                        format!("list_snapshot answered at snapshot {} although {expected} was requested; refusing to mix two snapshots", page.snapshot),
-                    ));
-                }
+            if let Some(expected) = snapshot
+                && page.snapshot != expected
+            {
+                return Err(SourceError::new(
+                    ErrorKind::Data,
+                    format!(
+                        "list_snapshot answered at snapshot {} although {expected} was requested; refusing to mix two snapshots",
+                        page.snapshot
+                    ),
+                ));
             }
             snapshot = Some(page.snapshot);
             let where_ = format!("snapshot {} page {page_no}", page.snapshot);
             let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
-            debug!(page = page_no, rows, has_more = page.has_more, "Snapshot page read.");
+            debug!(
+                page = page_no,
+                rows,
+                has_more = page.has_more,
+                "Snapshot page read."
+            );
             if page.has_more {
                 let next = page.cursor.ok_or_else(|| {
                     SourceError::new(
@@ -212,7 +234,11 @@ impl Reader<'_> {
                 })
                 .await?;
             } else {
-                info!(snapshot = page.snapshot, pages = page_no, "Snapshot complete; reading changes since it.");
+                info!(
+                    snapshot = page.snapshot,
+                    pages = page_no,
+                    "Snapshot complete; reading changes since it."
+                );
                 let cursor = DeltaCursor(page.snapshot);
                 self.checkpoint(deltas_state(cursor, &seen)).await?;
                 return self.deltas(cursor, seen).await;
@@ -220,7 +246,11 @@ impl Reader<'_> {
         }
     }
 
-    async fn deltas(&mut self, mut cursor: DeltaCursor, mut seen: BTreeSet<String>) -> Result<(), SourceError> {
+    async fn deltas(
+        &mut self,
+        mut cursor: DeltaCursor,
+        mut seen: BTreeSet<String>,
+    ) -> Result<(), SourceError> {
         let mut page_no = 0u64;
         loop {
             page_no += 1;
@@ -233,7 +263,13 @@ impl Reader<'_> {
                 .await?;
             let where_ = format!("deltas after cursor {c}");
             let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
-            debug!(page = page_no, rows, cursor = page.cursor, has_more = page.has_more, "Deltas page read.");
+            debug!(
+                page = page_no,
+                rows,
+                cursor = page.cursor,
+                has_more = page.has_more,
+                "Deltas page read."
+            );
             // The server's cursor is saved verbatim, never max(_ts) (spec §17.7).
             cursor = DeltaCursor(page.cursor);
             self.checkpoint(deltas_state(cursor, &seen)).await?;

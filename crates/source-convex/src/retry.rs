@@ -139,7 +139,9 @@ mod tests {
             total: Duration::from_millis(30),
         };
         let r: Result<(), _> = p
-            .run("x", || async { Err(ApiError::new(ErrorKind::Transient, "502")) })
+            .run("x", || async {
+                Err(ApiError::new(ErrorKind::Transient, "502"))
+            })
             .await;
         assert!(r.unwrap_err().message.contains("gave up"));
     }

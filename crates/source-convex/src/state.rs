@@ -69,8 +69,10 @@ impl ConvexState {
     /// Reads a saved state, with a message that says what to do if it is unusable.
     pub fn from_source_state(s: &SourceState) -> Result<Self, SourceError> {
         let version = s.0.get("version").and_then(|v| v.as_u64());
-        if let Some(v) = version {
-            if v > u64::from(STATE_VERSION) {
+        if let Some(v) = version
+            && v > u64::from(STATE_VERSION)
+        {
+            {
                 return Err(SourceError::new(
                     ErrorKind::Config,
                     format!(
@@ -95,7 +97,11 @@ impl ConvexState {
     pub fn describe(&self) -> String {
         match &self.position {
             Position::Snapshot { snapshot, .. } => {
-                format!("snapshot at ts {} in progress ({} tables started)", snapshot.0, self.tables_seen.len())
+                format!(
+                    "snapshot at ts {} in progress ({} tables started)",
+                    snapshot.0,
+                    self.tables_seen.len()
+                )
             }
             Position::Deltas { cursor } => format!("deltas at cursor {}", cursor.0),
         }
@@ -123,6 +129,11 @@ mod tests {
         bad["extra"] = serde_json::json!(1);
         assert!(ConvexState::from_source_state(&SourceState(bad)).is_err());
         let newer = SourceState(serde_json::json!({"version": 9}));
-        assert!(ConvexState::from_source_state(&newer).unwrap_err().message.contains("newer"));
+        assert!(
+            ConvexState::from_source_state(&newer)
+                .unwrap_err()
+                .message
+                .contains("newer")
+        );
     }
 }

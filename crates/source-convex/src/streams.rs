@@ -4,9 +4,9 @@
 //! `json_schemas` (which describes "now", may be incomplete, and fails for some tables —
 //! spec §17.22), so a failure there leaves types as `unknown` instead of failing.
 
+use serde_json::Value as Json;
 use spillway_convex_protocol::selection::Selection;
 use spillway_core::{SourceError, StreamId, StreamInfo};
-use serde_json::Value as Json;
 use tracing::debug;
 
 use crate::client::ConvexClient;
@@ -64,10 +64,10 @@ pub(crate) async fn list(
 
 /// A short type name from a `convex_encoded_json` JSON Schema fragment.
 pub(crate) fn type_hint(schema: &Json) -> String {
-    if let Some(d) = schema.get("$description").and_then(Json::as_str) {
-        if d.starts_with("Id(") {
-            return "id".into();
-        }
+    if let Some(d) = schema.get("$description").and_then(Json::as_str)
+        && d.starts_with("Id(")
+    {
+        return "id".into();
     }
     if schema.get("anyOf").is_some() {
         let parts: Vec<String> = schema["anyOf"]
@@ -110,9 +110,23 @@ mod tests {
     #[test]
     fn type_hints() {
         assert_eq!(type_hint(&json!({"type":"string"})), "string");
-        assert_eq!(type_hint(&json!({"$description":"Id(users)","type":"string"})), "id");
-        assert_eq!(type_hint(&json!({"type":"object","properties":{"$integer":{"type":"string"}}})), "int64");
-        assert_eq!(type_hint(&json!({"anyOf":[{"type":"number"},{"type":"object","properties":{"$float":{}}}]})), "float64");
-        assert_eq!(type_hint(&json!({"anyOf":[{"type":"number"},{"type":"string"}]})), "union(float64|string)");
+        assert_eq!(
+            type_hint(&json!({"$description":"Id(users)","type":"string"})),
+            "id"
+        );
+        assert_eq!(
+            type_hint(&json!({"type":"object","properties":{"$integer":{"type":"string"}}})),
+            "int64"
+        );
+        assert_eq!(
+            type_hint(
+                &json!({"anyOf":[{"type":"number"},{"type":"object","properties":{"$float":{}}}]})
+            ),
+            "float64"
+        );
+        assert_eq!(
+            type_hint(&json!({"anyOf":[{"type":"number"},{"type":"string"}]})),
+            "union(float64|string)"
+        );
     }
 }
