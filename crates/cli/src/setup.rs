@@ -1,0 +1,121 @@
+//! Shared plumbing: logging, building sources and destinations from the config, signals.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use spillway_core::{Destination, Source, StreamId};
+use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
+use spillway_engine::CancellationToken;
+use spillway_source_convex::ConvexSource;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::ConfigArg;
+use crate::config::{self, Config, DestinationConfig, SourceConfig};
+
+/// A configuration problem (exit code 2).
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Logs go to stderr; `RUST_LOG` overrides the verbosity flags.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info",
+        (_, 1) => "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug",
+        _ => "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Loads the config, mapping failures to [`ConfigError`].
+pub fn load_config(arg: &ConfigArg) -> Result<Config> {
+    config::load(&arg.config).map_err(|e| ConfigError(format!("{e:#}")).into())
+}
+
+/// Builds the source, optionally restricted to `streams`.
+pub fn build_source(config: &Config, streams: Option<&[String]>) -> Result<Arc<dyn Source>> {
+    match &config.source {
+        SourceConfig::Convex(c) => {
+            let mut source = ConvexSource::try_new(c.clone())?;
+            if let Some(list) = streams {
+                let ids: Vec<StreamId> = list
+                    .iter()
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(StreamId::parse)
+                    .collect();
+                for id in &ids {
+                    if let Some(allowed) = source.selected()
+                        && !allowed.contains(id)
+                    {
+                        return Err(ConfigError(format!(
+                            "--streams names {id}, which is not in source.tables"
+                        ))
+                        .into());
+                    }
+                }
+                source = source.with_streams(ids);
+            }
+            Ok(Arc::new(source))
+        }
+    }
+}
+
+/// Opens every destination.
+pub fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destination>>> {
+    config
+        .destination
+        .iter()
+        .map(|d| match d {
+            DestinationConfig::Duckdb(s) => {
+                let dest = DuckDbDestination::open(&DuckDbConfig {
+                    path: PathBuf::from(&s.path),
+                })?;
+                Ok(Box::new(dest) as Box<dyn Destination>)
+            }
+        })
+        .collect()
+}
+
+/// A token cancelled by Ctrl-C or SIGTERM.
+pub fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("Stop requested; abandoning the current page (nothing partial is committed).");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,301 @@
+//! Applying a batch: Arrow appender into a staging table, then one upsert and one delete in SQL.
+//!
+//! 1. The batch is cast to the table's column types (widening the table first if the batch is
+//!    wider) and appended to `temp._spillway_stage` with a sequence number per row.
+//! 2. `_spillway_latest` keeps the latest revision of each `_id` (max `_ts`, then the last in
+//!    batch order): a batch may hold several revisions of one document.
+//! 3. Tombstones delete rows whose `_ts` is not newer; live rows are upserted with
+//!    `ON CONFLICT (_id) DO UPDATE … WHERE excluded._ts >= t._ts`, so a replayed or
+//!    overlapping batch never moves a row back in time. Columns absent from the batch are
+//!    left as they are on update, NULL on insert.
+
+use std::sync::Arc;
+
+use duckdb::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, new_null_array};
+use duckdb::arrow::datatypes::{DataType, Field, Schema};
+use spillway_core::batch::cast_column;
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS};
+use spillway_core::{Batch, ColumnType, DestError};
+use tracing::trace;
+
+use crate::DuckDbDestination;
+use crate::ddl::{self, TableSchema, quote, stage_sql_type};
+use crate::error::data_error;
+
+/// The staging table (temporary, one per batch).
+const STAGE: &str = "_spillway_stage";
+/// The deduplicated staging rows.
+const LATEST: &str = "_spillway_latest";
+/// The batch-order column added to the staging table.
+const SEQ: &str = "_spillway_seq";
+
+impl DuckDbDestination {
+    /// Applies one batch inside the open transaction.
+    pub(crate) fn write_sync(&mut self, batch: &Batch) -> Result<(), DestError> {
+        let table = batch.stream.qualified();
+        check_system_columns(self, batch, &table)?;
+        let incoming = user_columns(self, batch, &table)?;
+        self.begin()?;
+
+        // Make the table able to hold the batch.
+        let schema = match self.table_schema(&table)? {
+            None => {
+                let schema = TableSchema {
+                    columns: incoming
+                        .iter()
+                        .filter(|(_, _, t)| *t != ColumnType::Null)
+                        .map(|(_, n, t)| (n.clone(), *t))
+                        .collect(),
+                };
+                self.create_table(&table, &schema)?;
+                schema
+            }
+            Some(current) => {
+                check_case_clash(self, &table, &current, &incoming)?;
+                let wanted: Vec<(String, ColumnType)> =
+                    incoming.iter().map(|(_, n, t)| (n.clone(), *t)).collect();
+                let (target, changes) = ddl::plan(&current, &wanted);
+                if !changes.is_empty() {
+                    let alter_ok = !self.txn_dirty(&table);
+                    ddl::apply(&self.db, &table, &current, &target, &changes, alter_ok)?;
+                    if !alter_ok {
+                        self.mark_local(&table);
+                    }
+                    self.tables.insert(table.clone(), target.clone());
+                }
+                target
+            }
+        };
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+
+        // Cast the batch to the table's types.
+        let rows = &batch.rows;
+        let n = rows.num_rows();
+        let creation = if rows.column(1).data_type() == &DataType::Null {
+            new_null_array(&DataType::Float64, n)
+        } else {
+            rows.column(1).clone()
+        };
+        let seq: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
+        let mut fields = vec![
+            Field::new(ID, DataType::Utf8, true),
+            Field::new(CREATION_TIME, DataType::Float64, true),
+            Field::new(TS, DataType::Int64, true),
+            Field::new(DELETED, DataType::Boolean, true),
+            Field::new(SEQ, DataType::Int64, false),
+        ];
+        let mut arrays = vec![
+            rows.column(0).clone(),
+            creation,
+            rows.column(2).clone(),
+            rows.column(3).clone(),
+            seq,
+        ];
+        let mut columns: Vec<(String, ColumnType)> = Vec::new();
+        for (i, name, ty) in &incoming {
+            let Some(to) = schema.get(name) else {
+                continue; // only nulls, and no column yet
+            };
+            let cast = cast_column(rows.column(*i), *ty, to).map_err(|e| {
+                data_error(
+                    &self.db.path,
+                    format!(
+                        "table {table:?}, column {name:?}: cannot load a {} column into {}: {e}",
+                        ty.name(),
+                        to.name()
+                    ),
+                )
+            })?;
+            fields.push(Field::new(name, to.arrow_type(), true));
+            arrays.push(cast);
+            columns.push((name.clone(), to));
+        }
+        let staged = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .map_err(|e| data_error(&self.db.path, format!("table {table:?}: {e}")))?;
+
+        // Stage through the Arrow appender.
+        let mut stage_cols = vec![
+            format!("{} VARCHAR", quote(ID)),
+            format!("{} DOUBLE", quote(CREATION_TIME)),
+            format!("{} BIGINT", quote(TS)),
+            format!("{} BOOLEAN", quote(DELETED)),
+            format!("{} BIGINT", quote(SEQ)),
+        ];
+        stage_cols.extend(
+            columns
+                .iter()
+                .map(|(n, t)| format!("{} {}", quote(n), stage_sql_type(*t))),
+        );
+        let what = || format!("staging a batch of {n} rows for table {table:?}");
+        self.db.exec(
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {STAGE} ({})",
+                stage_cols.join(", ")
+            ),
+            what,
+        )?;
+        self.db.append_temp(STAGE, staged, what)?;
+        self.db.exec(
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {LATEST} AS SELECT * FROM temp.main.{STAGE} \
+                 QUALIFY row_number() OVER (PARTITION BY {id} ORDER BY {ts} DESC, {seq} DESC) = 1",
+                id = quote(ID),
+                ts = quote(TS),
+                seq = quote(SEQ)
+            ),
+            || format!("keeping the latest revision per _id for table {table:?}"),
+        )?;
+
+        // Tombstones.
+        let deleted = self.db.exec(
+            &format!(
+                "DELETE FROM {t} AS tgt USING temp.main.{LATEST} AS l \
+                 WHERE tgt.{id} = l.{id} AND coalesce(l.{del}, false) AND tgt.{ts} <= l.{ts}",
+                t = quote(&table),
+                id = quote(ID),
+                ts = quote(TS),
+                del = quote(DELETED)
+            ),
+            || format!("deleting tombstoned rows of table {table:?}"),
+        )?;
+
+        // Live rows.
+        let mut names = vec![quote(ID), quote(CREATION_TIME), quote(TS)];
+        let mut exprs = names.clone();
+        for (name, ty) in &columns {
+            names.push(quote(name));
+            exprs.push(match ty {
+                ColumnType::Json => format!("CAST({} AS JSON)", quote(name)),
+                _ => quote(name),
+            });
+        }
+        let sets: Vec<String> = names[1..]
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let upserted = self.db.exec(
+            &format!(
+                "INSERT INTO {t} AS tgt ({names}) SELECT {exprs} FROM temp.main.{LATEST} \
+                 WHERE NOT coalesce({del}, false) \
+                 ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE excluded.{ts} >= tgt.{ts}",
+                t = quote(&table),
+                names = names.join(", "),
+                exprs = exprs.join(", "),
+                del = quote(DELETED),
+                id = quote(ID),
+                ts = quote(TS),
+                sets = sets.join(", ")
+            ),
+            || format!("upserting rows into table {table:?}"),
+        )?;
+        self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
+            "dropping the staging table".to_string()
+        })?;
+        self.db
+            .exec(&format!("DROP TABLE temp.main.{LATEST}"), || {
+                "dropping the staging table".to_string()
+            })?;
+        self.mark_dirty(&table);
+        trace!(stream = %table, rows = n, upserted, deleted, "Batch applied.");
+        Ok(())
+    }
+}
+
+/// Checks that the batch starts with the system columns, typed as [`spillway_core::schema`]
+/// says.
+fn check_system_columns(
+    d: &DuckDbDestination,
+    batch: &Batch,
+    table: &str,
+) -> Result<(), DestError> {
+    let schema = batch.rows.schema();
+    let fields = schema.fields();
+    let expected: [(&str, &[DataType]); 4] = [
+        (ID, &[DataType::Utf8]),
+        (CREATION_TIME, &[DataType::Float64, DataType::Null]),
+        (TS, &[DataType::Int64]),
+        (DELETED, &[DataType::Boolean]),
+    ];
+    for (i, (name, types)) in expected.iter().enumerate() {
+        let ok = fields
+            .get(i)
+            .is_some_and(|f| f.name() == name && types.contains(f.data_type()));
+        if !ok {
+            return Err(data_error(
+                &d.db.path,
+                format!(
+                    "batch for table {table:?} must start with the system columns {SYSTEM_COLUMNS:?} \
+                     (column {i} should be {name} of type {types:?})"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The user columns of a batch as `(index, name, type)`, checked: Arrow type matching the
+/// logical type, no duplicates (DuckDB compares names case-insensitively), no system names.
+fn user_columns(
+    d: &DuckDbDestination,
+    batch: &Batch,
+    table: &str,
+) -> Result<Vec<(usize, String, ColumnType)>, DestError> {
+    let schema = batch.rows.schema();
+    let mut out: Vec<(usize, String, ColumnType)> = Vec::new();
+    for (i, name, _) in batch.user_columns() {
+        let field = schema.field(i);
+        let Some(ty) = ColumnType::of_field(field) else {
+            return Err(data_error(
+                &d.db.path,
+                format!(
+                    "table {table:?}, column {name:?}: unsupported Arrow type {}",
+                    field.data_type()
+                ),
+            ));
+        };
+        let reserved = SYSTEM_COLUMNS
+            .iter()
+            .chain([&SEQ])
+            .any(|s| s.eq_ignore_ascii_case(name));
+        if let Some((_, other, _)) = out.iter().find(|(_, n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(data_error(
+                &d.db.path,
+                format!(
+                    "table {table:?}: columns {other:?} and {name:?} differ only in case, which \
+                     DuckDB cannot hold as two columns"
+                ),
+            ));
+        }
+        if reserved {
+            return Err(data_error(
+                &d.db.path,
+                format!("table {table:?}: user column {name:?} collides with a system column"),
+            ));
+        }
+        out.push((i, name.to_string(), ty));
+    }
+    Ok(out)
+}
+
+/// Refuses a new column whose name differs only in case from an existing one.
+fn check_case_clash(
+    d: &DuckDbDestination,
+    table: &str,
+    current: &TableSchema,
+    incoming: &[(usize, String, ColumnType)],
+) -> Result<(), DestError> {
+    for (_, name, _) in incoming {
+        if let Some(other) = current.case_clash(name) {
+            return Err(data_error(
+                &d.db.path,
+                format!(
+                    "table {table:?}: new column {name:?} differs only in case from the \
+                     existing column {other:?}, which DuckDB cannot hold as two columns"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
