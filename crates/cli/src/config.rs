@@ -185,14 +185,33 @@ path = "convex.duckdb"
     #[test]
     fn errors_name_file_line_and_key() {
         let e = format!("{:#}", p(&GOOD.replace("tables", "tabels")).unwrap_err());
-        assert!(e.contains("spillway.toml") && e.contains("tabels") && e.contains("line"), "{e}");
-        let e = format!("{:#}", p(&GOOD.replace("${CONVEX_DEPLOY_KEY}", "${NOPE}")).unwrap_err());
+        assert!(
+            e.contains("spillway.toml") && e.contains("tabels") && e.contains("line"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            p(&GOOD.replace("${CONVEX_DEPLOY_KEY}", "${NOPE}")).unwrap_err()
+        );
         assert!(e.contains("source.deploy_key") && e.contains("NOPE"), "{e}");
-        let e = format!("{:#}", p(&GOOD.replace("kind = \"duckdb\"", "kind = \"oracle\"")).unwrap_err());
+        let e = format!(
+            "{:#}",
+            p(&GOOD.replace("kind = \"duckdb\"", "kind = \"oracle\"")).unwrap_err()
+        );
         assert!(e.contains("oracle"), "{e}");
-        let e = format!("{:#}", p("[source]\nkind = \"convex\"\nurl = \"https://a.convex.cloud\"\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            p("[source]\nkind = \"convex\"\nurl = \"https://a.convex.cloud\"\n").unwrap_err()
+        );
         assert!(e.contains("[[destination]]"), "{e}");
-        let e = format!("{:#}", p(&GOOD.replace("path = \"convex.duckdb\"", "path = \"x\"\nwrite_mode = \"append\"")).unwrap_err());
+        let e = format!(
+            "{:#}",
+            p(&GOOD.replace(
+                "path = \"convex.duckdb\"",
+                "path = \"x\"\nwrite_mode = \"append\""
+            ))
+            .unwrap_err()
+        );
         assert!(e.contains("write_mode"), "{e}");
         let e = format!("{:#}", p("[source\n").unwrap_err());
         assert!(e.contains("line 1"), "{e}");

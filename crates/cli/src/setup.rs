@@ -29,9 +29,15 @@ impl std::error::Error for ConfigError {}
 pub fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (_, 0) => "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info",
-        (_, 1) => "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug",
-        _ => "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace",
+        (_, 0) => {
+            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info"
+        }
+        (_, 1) => {
+            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug"
+        }
+        _ => {
+            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace"
+        }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -114,7 +120,9 @@ pub fn cancel_on_signal() -> CancellationToken {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        tracing::warn!("Stop requested; abandoning the current page (nothing partial is committed).");
+        tracing::warn!(
+            "Stop requested; abandoning the current page (nothing partial is committed)."
+        );
         t.cancel();
     });
     token

@@ -35,14 +35,31 @@ async fn byte_exact_bodies_in_all_formats() {
     assert_eq!(applied.ts, T1);
     let id = &applied.ids[0];
     assert_eq!(id.len(), 32);
-    let head = format!(r#"{{"values":[{{"_component":"","_table":"t","_ts":{T1},"Z":1e20,"_creationTime":1700000000000.0,"_id":"{id}","#);
+    let head = format!(
+        r#"{{"values":[{{"_component":"","_table":"t","_ts":{T1},"Z":1e20,"_creationTime":1700000000000.0,"_id":"{id}","#
+    );
     let tail = format!(r#"}}],"snapshot":{T1},"cursor":null,"hasMore":false}}"#);
     let cases = [
-        ("json", r#""a":"1","b":5.0,"c":"NaN","d":"AQID","e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":-0.0}"#),
-        ("convex_clean_json", r#""a":"1","b":5.0,"c":"NaN","d":"AQID","e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":-0.0}"#),
-        ("convex_encoded_json", r#""a":{"$integer":"AQAAAAAAAAA="},"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#),
-        ("convex_json", r#""a":{"$integer":"AQAAAAAAAAA="},"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#),
-        ("export_json", r#""a":1,"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#),
+        (
+            "json",
+            r#""a":"1","b":5.0,"c":"NaN","d":"AQID","e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":-0.0}"#,
+        ),
+        (
+            "convex_clean_json",
+            r#""a":"1","b":5.0,"c":"NaN","d":"AQID","e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":-0.0}"#,
+        ),
+        (
+            "convex_encoded_json",
+            r#""a":{"$integer":"AQAAAAAAAAA="},"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#,
+        ),
+        (
+            "convex_json",
+            r#""a":{"$integer":"AQAAAAAAAAA="},"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#,
+        ),
+        (
+            "export_json",
+            r#""a":1,"b":5.0,"c":{"$float":"AAAAAAAA+H8="},"d":{"$bytes":"AQID"},"e":"héllo 🚀 \"q\"","f":[null,true],"g":{"x":{"$float":"AAAAAAAAAIA="}}"#,
+        ),
     ];
     for (format, fields) in cases {
         let (s, body) = get(&em, &format!("/api/list_snapshot?format={format}")).await;
@@ -55,17 +72,26 @@ async fn byte_exact_bodies_in_all_formats() {
 
     // document_deltas: `_deleted` after `_ts`; tombstones carry only `_id`.
     let start = T1 - 1_000_000;
-    let (_, body) = get(&em, &format!("/api/document_deltas?cursor={start}&format=export_json")).await;
+    let (_, body) = get(
+        &em,
+        &format!("/api/document_deltas?cursor={start}&format=export_json"),
+    )
+    .await;
     let expected = format!(
         r#"{{"values":[{{"_component":"","_table":"t","_ts":{T1},"_deleted":false,"Z":1e20,"_creationTime":1700000000000.0,"_id":"{id}",{}}}],"cursor":{T1},"hasMore":false}}"#,
         cases[4].1
     );
     assert_eq!(body, expected);
-    let t2 = em.apply(vec![Mutation::Delete { id: id.clone() }]).unwrap().ts;
+    let t2 = em
+        .apply(vec![Mutation::Delete { id: id.clone() }])
+        .unwrap()
+        .ts;
     let (_, body) = get(&em, &format!("/api/document_deltas?cursor={T1}")).await;
     assert_eq!(
         body,
-        format!(r#"{{"values":[{{"_component":"","_table":"t","_ts":{t2},"_deleted":true,"_id":"{id}"}}],"cursor":{t2},"hasMore":false}}"#)
+        format!(
+            r#"{{"values":[{{"_component":"","_table":"t","_ts":{t2},"_deleted":true,"_id":"{id}"}}],"cursor":{t2},"hasMore":false}}"#
+        )
     );
 }
 
@@ -81,7 +107,11 @@ fn tablet_order(em: &Emulator) -> Vec<(String, String)> {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(t["tablet"].as_str().unwrap())
                 .unwrap();
-            (bytes, t["component"].as_str().unwrap().into(), t["table"].as_str().unwrap().into())
+            (
+                bytes,
+                t["component"].as_str().unwrap().into(),
+                t["table"].as_str().unwrap().into(),
+            )
         })
         .collect();
     tables.sort();
@@ -93,13 +123,19 @@ fn paging_fixture() -> (Emulator, BTreeMap<(String, String), usize>) {
     let em = emulator();
     fill(&em, "", "alpha", 3);
     let b = fill(&em, "", "beta", 1);
-    em.apply(vec![Mutation::Delete { id: b[0].clone() }]).unwrap();
+    em.apply(vec![Mutation::Delete { id: b[0].clone() }])
+        .unwrap();
     fill(&em, "", "gamma", 10);
     fill(&em, "waitlist", "entries", 5);
-    let sizes = [("", "alpha", 3), ("", "beta", 0), ("", "gamma", 10), ("waitlist", "entries", 5)]
-        .into_iter()
-        .map(|(c, t, n)| ((c.to_string(), t.to_string()), n))
-        .collect();
+    let sizes = [
+        ("", "alpha", 3),
+        ("", "beta", 0),
+        ("", "gamma", 10),
+        ("waitlist", "entries", 5),
+    ]
+    .into_iter()
+    .map(|(c, t, n)| ((c.to_string(), t.to_string()), n))
+    .collect();
     (em, sizes)
 }
 
@@ -109,7 +145,10 @@ async fn paging_at_small_limits() {
     let order = tablet_order(&em);
     let mut by_name = order.clone();
     by_name.sort();
-    assert_ne!(order, by_name, "seed 42 should give a tablet order different from name order");
+    assert_ne!(
+        order, by_name,
+        "seed 42 should give a tablet order different from name order"
+    );
     for limit in [1usize, 2, 7, 1024] {
         em.set_limits(limit, 128);
         let pages = snapshot_pages(&em, "").await;
@@ -122,12 +161,17 @@ async fn paging_at_small_limits() {
             assert!(values.len() <= limit);
             assert_eq!(page["snapshot"], pages[0]["snapshot"]);
             for v in values {
-                let key = (v["_component"].as_str().unwrap().to_string(), v["_table"].as_str().unwrap().to_string());
+                let key = (
+                    v["_component"].as_str().unwrap().to_string(),
+                    v["_table"].as_str().unwrap().to_string(),
+                );
                 assert!(v.get("_deleted").is_none());
                 if seen.last() != Some(&key) {
                     seen.push(key.clone());
                 }
-                ids.entry(key).or_default().push(v["_id"].as_str().unwrap().to_string());
+                ids.entry(key)
+                    .or_default()
+                    .push(v["_id"].as_str().unwrap().to_string());
             }
         }
         // Tables come in tablet-id order, each contiguous, ids ascending, all docs once.
@@ -159,7 +203,11 @@ async fn cursor_format_and_idempotence() {
     let parsed = json(cursor);
     assert_eq!(parsed["tablet"].as_str().unwrap().len(), 22);
     assert!(cursor.starts_with(r#"{"tablet":""#));
-    let uri = format!("/api/list_snapshot?snapshot={}&cursor={}", page["snapshot"], urlencode(cursor));
+    let uri = format!(
+        "/api/list_snapshot?snapshot={}&cursor={}",
+        page["snapshot"],
+        urlencode(cursor)
+    );
     let a = get(&em, &uri).await;
     let b = get(&em, &uri).await;
     assert_eq!(a, b);
@@ -186,20 +234,27 @@ async fn snapshot_is_consistent_while_writing() {
     let Value::String(g0) = gid(0) else { panic!() };
     let Value::String(g1) = gid(1) else { panic!() };
     em.apply(vec![
-        Mutation::Update { id: g0, fields: fields(&[("i", Value::Int64(-1))]) },
+        Mutation::Update {
+            id: g0,
+            fields: fields(&[("i", Value::Int64(-1))]),
+        },
         Mutation::Delete { id: g1 },
         insert("", "gamma", &[("i", Value::Int64(99))]),
         insert("", "delta", &[("i", Value::Int64(0))]),
     ])
     .unwrap();
     em.drop_table("waitlist", "entries").unwrap();
-    em.replace_table("", "alpha", vec![fields(&[("i", Value::Int64(7))])]).unwrap();
+    em.replace_table("", "alpha", vec![fields(&[("i", Value::Int64(7))])])
+        .unwrap();
     // Continue the traversal at the old snapshot.
     let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut page = first;
     loop {
         for v in page["values"].as_array().unwrap() {
-            let key = (v["_component"].as_str().unwrap().to_string(), v["_table"].as_str().unwrap().to_string());
+            let key = (
+                v["_component"].as_str().unwrap().to_string(),
+                v["_table"].as_str().unwrap().to_string(),
+            );
             assert!(v["_ts"].as_i64().unwrap() <= snapshot);
             if key.1 == "gamma" {
                 assert_ne!(v["i"], "-1", "update after the snapshot must be invisible");
@@ -223,7 +278,13 @@ async fn snapshot_is_consistent_while_writing() {
     let pages = snapshot_pages(&em, "").await;
     let tables: std::collections::BTreeSet<String> = pages
         .iter()
-        .flat_map(|p| p["values"].as_array().unwrap().iter().map(|v| v["_table"].as_str().unwrap().to_string()))
+        .flat_map(|p| {
+            p["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["_table"].as_str().unwrap().to_string())
+        })
         .collect();
     assert!(tables.contains("delta") && !tables.contains("entries"));
     assert_eq!(em.live_documents("", "alpha").len(), 1);
@@ -237,24 +298,62 @@ async fn snapshot_errors() {
         let em = em.clone();
         async move {
             let (s, body) = get(&em, &uri).await;
-            (s.as_u16(), code(&body), json(&body)["message"].as_str().unwrap_or_default().to_string())
+            (
+                s.as_u16(),
+                code(&body),
+                json(&body)["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
         }
     };
     let (s, c, m) = err(format!("/api/list_snapshot?snapshot={}", now + 1)).await;
-    assert_eq!((s, c.as_str(), m), (400, "SnapshotTooNew", format!("Snapshot value {} is in the future.", now + 1)));
+    assert_eq!(
+        (s, c.as_str(), m),
+        (
+            400,
+            "SnapshotTooNew",
+            format!("Snapshot value {} is in the future.", now + 1)
+        )
+    );
     // Format is parsed after the page: SnapshotTooNew wins over BadFormat.
-    let (_, c, _) = err(format!("/api/list_snapshot?snapshot={}&format=xml", now + 1)).await;
+    let (_, c, _) = err(format!(
+        "/api/list_snapshot?snapshot={}&format=xml",
+        now + 1
+    ))
+    .await;
     assert_eq!(c, "SnapshotTooNew");
     let (s, c, m) = err("/api/list_snapshot?format=xml".into()).await;
-    assert_eq!((s, c.as_str(), m.as_str()), (400, "BadFormat", "format param must be one of [`json`]. Got xml"));
+    assert_eq!(
+        (s, c.as_str(), m.as_str()),
+        (
+            400,
+            "BadFormat",
+            "format param must be one of [`json`]. Got xml"
+        )
+    );
     let (s, c, _) = err("/api/list_snapshot?cursor=abc".into()).await;
     assert_eq!((s, c.as_str()), (400, "InvalidListSnapshotCursor"));
     let bad = urlencode(r#"{"tablet":"!!","id":"x"}"#);
     let (s, c, _) = err(format!("/api/list_snapshot?cursor={bad}")).await;
     assert_eq!((s, c.as_str()), (400, "InvalidListSnapshotCursor"));
-    for uri in ["/api/list_snapshot?snapshot=-1", "/api/list_snapshot?tableName=bad-name", "/api/list_snapshot?component=a//b", "/api/document_deltas?cursor=-5"] {
+    for uri in [
+        "/api/list_snapshot?snapshot=-1",
+        "/api/list_snapshot?tableName=bad-name",
+        "/api/list_snapshot?component=a//b",
+        "/api/document_deltas?cursor=-5",
+    ] {
         let (s, c, m) = err(uri.into()).await;
-        assert_eq!((s, c.as_str(), m.as_str()), (500, "InternalServerError", "Your request couldn't be completed. Try again later."), "{uri}");
+        assert_eq!(
+            (s, c.as_str(), m.as_str()),
+            (
+                500,
+                "InternalServerError",
+                "Your request couldn't be completed. Try again later."
+            ),
+            "{uri}"
+        );
     }
     // Retention: expire_before and the 5-day max age.
     em.expire_before(now);
@@ -274,8 +373,17 @@ async fn selection_forms() {
     let all: usize = sizes.values().sum();
     let count = |body: &str| json(body)["values"].as_array().unwrap().len();
     let tables = |body: &str| {
-        json(body)["values"].as_array().unwrap().iter()
-            .map(|v| format!("{}/{}", v["_component"].as_str().unwrap(), v["_table"].as_str().unwrap()))
+        json(body)["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}/{}",
+                    v["_component"].as_str().unwrap(),
+                    v["_table"].as_str().unwrap()
+                )
+            })
             .collect::<std::collections::BTreeSet<_>>()
     };
     // Walk everything with a given POST body (selection forms); returns concatenated values.
@@ -315,21 +423,37 @@ async fn selection_forms() {
     let b = walk_post(&em, r#""selection":{"":{"_other":"included"}}"#).await;
     assert_eq!(count(&b), all);
     let b = walk_post(&em, r#""selection":{"_other":"bogus"},"tableName":"alpha""#).await;
-    assert_eq!(tables(&b), ["/alpha".to_string()].into(), "falls through to the table form");
+    assert_eq!(
+        tables(&b),
+        ["/alpha".to_string()].into(),
+        "falls through to the table form"
+    );
     // Full selection with column filtering and aliases.
     let sel = r#""selection":{"_other":"excl","":{"_other":"excluded","gamma":{"_other":"incl","_creationTime":"excluded","i":"excluded"}}}"#;
     let b = walk_post(&em, sel).await;
     let v = json(&b);
     let first = v["values"][0].as_object().unwrap();
-    assert_eq!(first.keys().collect::<Vec<_>>(), ["_component", "_id", "_table", "_ts"]);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["_component", "_id", "_table", "_ts"]
+    );
     assert_eq!(count(&b), 10);
     // Excluding `_id` is a 500 on the legacy routes.
     let (s, body) = post(&em, "/api/list_snapshot", r#"{"selection":{"_other":"included","":{"_other":"included","gamma":{"_other":"excluded","i":"included"}}}}"#).await;
-    assert_eq!((s.as_u16(), code(&body)), (500, "InternalServerError".into()));
+    assert_eq!(
+        (s.as_u16(), code(&body)),
+        (500, "InternalServerError".into())
+    );
     // GET: `selection` is not a query form, so it selects everything.
     let (_, body) = get(&em, "/api/list_snapshot?selection=%7B%7D&tablename=gamma").await;
     assert_eq!(body, get(&em, "/api/list_snapshot").await.1);
     // Nothing matches: empty final page at the current ts.
     let (_, body) = get(&em, "/api/list_snapshot?tableName=nosuchtable").await;
-    assert_eq!(body, format!(r#"{{"values":[],"snapshot":{},"cursor":null,"hasMore":false}}"#, em.current_ts()));
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"values":[],"snapshot":{},"cursor":null,"hasMore":false}}"#,
+            em.current_ts()
+        )
+    );
 }

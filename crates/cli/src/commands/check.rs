@@ -11,10 +11,15 @@ pub async fn run(arg: &ConfigArg) -> Result<()> {
     let source = setup::build_source(&config, None)?;
     println!("config {}: ok", arg.config.display());
     source.check().await.context("source check failed")?;
-    println!("source {}: ok (streaming export reachable, key accepted)", source.state_key());
+    println!(
+        "source {}: ok (streaming export reachable, key accepted)",
+        source.state_key()
+    );
     for mut dest in setup::build_destinations(&config)? {
         let name = dest.name();
-        dest.check().await.with_context(|| format!("destination {name}"))?;
+        dest.check()
+            .await
+            .with_context(|| format!("destination {name}"))?;
         println!("destination {name}: ok");
     }
     Ok(())

@@ -21,18 +21,32 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         admin_keys: vec![DEFAULT_KEY.to_string()],
         ..EmulatorConfig::default()
     });
-    emulator.seed_sample(args.sample).context("seeding sample data")?;
+    emulator
+        .seed_sample(args.sample)
+        .context("seeding sample data")?;
     let server = emulator
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot start the emulator on 127.0.0.1")?;
-    println!("Started a Convex emulator at {} with {} sample documents.", server.url(), args.sample);
+    println!(
+        "Started a Convex emulator at {} with {} sample documents.",
+        server.url(),
+        args.sample
+    );
 
-    let source = Arc::new(ConvexSource::try_new(ConvexConfig::new(server.url(), DEFAULT_KEY))?);
-    let mut dest = DuckDbDestination::open(&DuckDbConfig { path: args.path.clone() })?;
+    let source = Arc::new(ConvexSource::try_new(ConvexConfig::new(
+        server.url(),
+        DEFAULT_KEY,
+    ))?);
+    let mut dest = DuckDbDestination::open(&DuckDbConfig {
+        path: args.path.clone(),
+    })?;
     let cancel = setup::cancel_on_signal();
     // A full refresh, so rerunning the demo into the same file starts from a clean copy.
-    let options = SyncOptions { full_refresh: true, ..SyncOptions::default() };
+    let options = SyncOptions {
+        full_refresh: true,
+        ..SyncOptions::default()
+    };
     let report = sync_once(source, &mut dest, &options, &cancel)
         .await
         .context("demo sync failed")?;
@@ -43,8 +57,16 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         let stream = StreamId::new(component.clone(), table.clone());
         let expected = emulator.live_documents(&component, &table).len();
         let actual = dest.row_count(&stream.qualified())?;
-        let mark = if actual as usize == expected { "ok" } else { mismatches += 1; "MISMATCH" };
-        println!("  {:<24} {actual:>7} rows (emulator: {expected}) {mark}", stream.qualified());
+        let mark = if actual as usize == expected {
+            "ok"
+        } else {
+            mismatches += 1;
+            "MISMATCH"
+        };
+        println!(
+            "  {:<24} {actual:>7} rows (emulator: {expected}) {mark}",
+            stream.qualified()
+        );
     }
     dest.check().await?;
     server.shutdown().await;
@@ -57,6 +79,9 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         "  duckdb {} \"SELECT author, count(*) AS n FROM messages GROUP BY ALL ORDER BY n DESC LIMIT 5\"",
         args.path.display()
     );
-    println!("or from Python: import duckdb; duckdb.connect('{}').sql('SHOW TABLES').show()", args.path.display());
+    println!(
+        "or from Python: import duckdb; duckdb.connect('{}').sql('SHOW TABLES').show()",
+        args.path.display()
+    );
     Ok(())
 }

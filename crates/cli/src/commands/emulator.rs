@@ -14,7 +14,10 @@ pub const DEFAULT_KEY: &str = "dev:spillway-emulator|0123456789abcdef";
 
 /// Runs the command.
 pub async fn run(args: &EmulatorArgs) -> Result<()> {
-    let key = args.deploy_key.clone().unwrap_or_else(|| DEFAULT_KEY.to_string());
+    let key = args
+        .deploy_key
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KEY.to_string());
     let emulator = Emulator::new(EmulatorConfig {
         admin_keys: vec![key.clone()],
         ..EmulatorConfig::default()
@@ -40,11 +43,18 @@ pub async fn run(args: &EmulatorArgs) -> Result<()> {
         emulator
             .tables()
             .iter()
-            .map(|(c, t)| if c.is_empty() { t.clone() } else { format!("{c}/{t}") })
+            .map(|(c, t)| if c.is_empty() {
+                t.clone()
+            } else {
+                format!("{c}/{t}")
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("control plane: {}/_emulator/state (Ctrl-C to stop)", server.url());
+    println!(
+        "control plane: {}/_emulator/state (Ctrl-C to stop)",
+        server.url()
+    );
     setup::cancel_on_signal().cancelled().await;
     server.shutdown().await;
     Ok(())

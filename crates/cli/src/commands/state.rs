@@ -14,7 +14,9 @@ pub async fn run(args: &StateArgs) -> Result<()> {
     let key = source.state_key();
     for d in &config.destination {
         let DestinationConfig::Duckdb(s) = d;
-        let mut dest = DuckDbDestination::open(&DuckDbConfig { path: s.path.clone().into() })?;
+        let mut dest = DuckDbDestination::open(&DuckDbConfig {
+            path: s.path.clone().into(),
+        })?;
         match args.action {
             StateAction::Show => {
                 let states = dest.list_states()?;
@@ -33,7 +35,10 @@ pub async fn run(args: &StateArgs) -> Result<()> {
                 dest.reset_state(&key)
                     .await
                     .with_context(|| format!("resetting state in {}", s.path))?;
-                println!("duckdb:{}: state {key} removed; the next sync starts with a full snapshot", s.path);
+                println!(
+                    "duckdb:{}: state {key} removed; the next sync starts with a full snapshot",
+                    s.path
+                );
             }
         }
     }

@@ -12,8 +12,8 @@ use crate::setup::{self, ConfigError};
 /// Runs the command.
 pub async fn run(args: &SyncArgs) -> Result<()> {
     let config = setup::load_config(&args.config)?;
-    let interval: Duration = parse_duration(&args.interval)
-        .map_err(|e| ConfigError(format!("--interval: {e}")))?;
+    let interval: Duration =
+        parse_duration(&args.interval).map_err(|e| ConfigError(format!("--interval: {e}")))?;
     let source = setup::build_source(&config, args.streams.as_deref())?;
     let destinations = setup::build_destinations(&config)?;
     let cancel = setup::cancel_on_signal();
@@ -26,9 +26,14 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
     for mut dest in destinations {
         let name = dest.name();
         if args.follow {
-            follow(source.clone(), dest.as_mut(), &options, interval, &cancel, |r| {
-                print_report(&name, r)
-            })
+            follow(
+                source.clone(),
+                dest.as_mut(),
+                &options,
+                interval,
+                &cancel,
+                |r| print_report(&name, r),
+            )
             .await
             .with_context(|| format!("sync into {name} stopped"))?;
         } else {

@@ -38,11 +38,16 @@ pub async fn send(
         req = req.header(*k, *v);
     }
     let req = req
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
         .unwrap();
     let resp = em.router().oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
@@ -52,7 +57,10 @@ pub async fn get(em: &Emulator, uri: &str) -> (StatusCode, String) {
         em,
         "GET",
         uri,
-        &[("authorization", &format!("Convex {ADMIN}")), ("convex-client", "test-export-1.0.0")],
+        &[
+            ("authorization", &format!("Convex {ADMIN}")),
+            ("convex-client", "test-export-1.0.0"),
+        ],
         None,
     )
     .await
@@ -83,7 +91,10 @@ pub fn code(body: &str) -> String {
 }
 
 pub fn fields(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 pub fn insert(component: &str, table: &str, pairs: &[(&str, Value)]) -> Mutation {
@@ -121,7 +132,11 @@ pub async fn snapshot_pages(em: &Emulator, extra: &str) -> Vec<serde_json::Value
         snapshot = page["snapshot"].as_i64();
         cursor = page["cursor"].as_str().map(str::to_string);
         let more = page["hasMore"].as_bool().unwrap();
-        assert_eq!(more, cursor.is_some(), "cursor null iff hasMore false: {body}");
+        assert_eq!(
+            more,
+            cursor.is_some(),
+            "cursor null iff hasMore false: {body}"
+        );
         pages.push(page);
         if !more {
             return pages;
