@@ -1,1 +1,14 @@
-//! Test helpers for spillway: emulator fixtures, temp DuckDB files, table comparisons.
+//! Verification and test helpers for spillway.
+//!
+//! - [`compare`]: does a DuckDB file hold exactly the emulator's live documents? Used by the
+//!   tests and by `spillway demo` to prove its copy.
+//! - [`Fixture`]: an emulator served over real HTTP on 127.0.0.1 plus a DuckDB file in a temp
+//!   directory, with one-call syncs.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod compare;
+mod fixture;
+
+pub use compare::{Mismatch, compare_duckdb_with_emulator};
+pub use fixture::{ADMIN_KEY, Fixture};
