@@ -33,12 +33,20 @@ impl Default for SyncOptions {
     }
 }
 
+impl From<SourceError> for EngineError {
+    fn from(e: SourceError) -> Self {
+        EngineError::Source(e)
+    }
+}
+
 /// Why a sync failed. Everything committed before the failure stays committed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The source failed.
+    /// (The message is included in this error's own text, so the source error is not also
+    /// reported as its cause: a CLI printing the chain would say it twice.)
     #[error("source: {0}")]
-    Source(#[from] SourceError),
+    Source(SourceError),
     /// A destination failed.
     #[error("destination {name}: {error}")]
     Destination {
