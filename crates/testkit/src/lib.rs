@@ -4,11 +4,16 @@
 //!   tests and by `spillway demo` to prove its copy.
 //! - [`Fixture`]: an emulator served over real HTTP on 127.0.0.1 plus a DuckDB file in a temp
 //!   directory, with one-call syncs.
+//! - [`HookedDestination`]: a destination that fails, stalls or cancels on cue.
+//! - [`docs`]: terse emulator mutations.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod compare;
+pub mod docs;
 mod fixture;
+pub mod hooks;
 
 pub use compare::{Mismatch, compare_duckdb_with_emulator};
 pub use fixture::{ADMIN_KEY, Fixture};
+pub use hooks::{HookedDestination, Hooks};
