@@ -65,7 +65,7 @@ pub fn load(path: &Path) -> Result<Config> {
 /// Parses config text; `env` looks variables up (injected for tests).
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
     let mut config: Config = toml::from_str(text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line_toml_error(text, &e)))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let where_ = |key: &str| format!("{}: {key}", path.display());
     match &mut config.source {
@@ -115,6 +115,22 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         }
     }
     Ok(config)
+}
+
+/// `line L, column C: message` — toml's own rendering spans several lines (a source excerpt
+/// with a caret), but errors are one line.
+fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+            let before = &text[..span.start];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before[line_start..].chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        _ => message,
+    }
 }
 
 /// Expands `${VAR}` occurrences.

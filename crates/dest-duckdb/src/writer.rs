@@ -4,10 +4,10 @@
 //!    wider) and appended to `temp._spillway_stage` with a sequence number per row.
 //! 2. `_spillway_latest` keeps the latest revision of each `_id` (max `_ts`, then the last in
 //!    batch order): a batch may hold several revisions of one document.
-//! 3. Tombstones delete rows whose `_ts` is not newer; live rows are upserted with
-//!    `ON CONFLICT (_id) DO UPDATE … WHERE excluded._ts >= t._ts`, so a replayed or
-//!    overlapping batch never moves a row back in time. Columns absent from the batch are
-//!    left as they are on update, NULL on insert.
+//! 3. Rows whose `_ts` is not newer than the batch's revision are deleted (tombstones and
+//!    replaced documents alike), then the live revisions are inserted unless the table still
+//!    holds a newer one, so a replayed or overlapping batch never moves a row back in time.
+//!    A revision replaces the whole row: columns absent from the batch become NULL.
 
 use std::sync::Arc;
 
@@ -148,47 +148,43 @@ impl DuckDbDestination {
             || format!("keeping the latest revision per _id for table {table:?}"),
         )?;
 
-        // Tombstones.
+        // Every row this batch supersedes goes: tombstoned ones and those replaced by a newer
+        // revision. (A Convex revision replaces the whole document, so the replacement is a
+        // fresh insert: a field the new revision lacks becomes NULL. An in-place UPDATE would
+        // also be wrong for DOUBLEs: DuckDB skips updating −0.0 to 0.0.)
         let deleted = self.db.exec(
             &format!(
                 "DELETE FROM {t} AS tgt USING temp.main.{LATEST} AS l \
-                 WHERE tgt.{id} = l.{id} AND coalesce(l.{del}, false) AND tgt.{ts} <= l.{ts}",
+                 WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts}",
                 t = quote(&table),
                 id = quote(ID),
                 ts = quote(TS),
-                del = quote(DELETED)
             ),
-            || format!("deleting tombstoned rows of table {table:?}"),
+            || format!("deleting superseded rows of table {table:?}"),
         )?;
 
-        // Live rows.
+        // Live rows, unless the table already holds a newer revision (a replayed batch).
         let mut names = vec![quote(ID), quote(CREATION_TIME), quote(TS)];
-        let mut exprs = names.clone();
+        let mut exprs = names.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>();
         for (name, ty) in &columns {
             names.push(quote(name));
             exprs.push(match ty {
-                ColumnType::Json => format!("CAST({} AS JSON)", quote(name)),
-                _ => quote(name),
+                ColumnType::Json => format!("CAST(l.{} AS JSON)", quote(name)),
+                _ => format!("l.{}", quote(name)),
             });
         }
-        let sets: Vec<String> = names[1..]
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
         let upserted = self.db.exec(
             &format!(
-                "INSERT INTO {t} AS tgt ({names}) SELECT {exprs} FROM temp.main.{LATEST} \
-                 WHERE NOT coalesce({del}, false) \
-                 ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE excluded.{ts} >= tgt.{ts}",
+                "INSERT INTO {t} ({names}) SELECT {exprs} FROM temp.main.{LATEST} AS l \
+                 WHERE NOT coalesce(l.{del}, false) \
+                 AND NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
                 t = quote(&table),
                 names = names.join(", "),
                 exprs = exprs.join(", "),
                 del = quote(DELETED),
                 id = quote(ID),
-                ts = quote(TS),
-                sets = sets.join(", ")
             ),
-            || format!("upserting rows into table {table:?}"),
+            || format!("inserting rows into table {table:?}"),
         )?;
         self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
             "dropping the staging table".to_string()
