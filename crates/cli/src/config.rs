@@ -120,7 +120,13 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
 /// `line L, column C: message` — toml's own rendering spans several lines (a source excerpt
 /// with a caret), but errors are one line.
 fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     match e.span() {
         Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
             let before = &text[..span.start];
