@@ -41,7 +41,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// Path of the TOML config file.
-    #[arg(short, long, default_value = "spillway.toml")]
+    // Global, so that `state show -c FILE` works as well as `state -c FILE show`.
+    #[arg(short, long, default_value = "spillway.toml", global = true)]
     pub config: PathBuf,
 }
 
