@@ -183,7 +183,7 @@ fn expected(v: &Value, ty: &str) -> String {
         (Value::String(s), "VARCHAR") => Json::String(s.clone()).to_string(),
         (Value::Bytes(b), "BLOB") => Json::String(B64.encode(b)).to_string(),
         (_, "JSON") => match serde_json::from_str::<Json>(&v.to_json_string(Format::ExportJson)) {
-            Ok(j) => canon(&j),
+            Ok(j) => canon_json(&j),
             Err(e) => format!("<unparsable export_json: {e}>"),
         },
         (v, ty) => format!("<a {} value cannot live in a {ty} column>", v.type_name()),
@@ -202,6 +202,38 @@ fn canon_cell(v: &Json, ty: &str) -> String {
         (Json::String(s), "DOUBLE") if s == "NaN" => float(f64::NAN),
         (Json::String(s), "DOUBLE") if s == "Infinity" => float(f64::INFINITY),
         (Json::String(s), "DOUBLE") if s == "-Infinity" => float(f64::NEG_INFINITY),
+        (v, "JSON") => canon_json(v),
+        _ => canon(v),
+    }
+}
+
+/// The canonical text of a JSON column's value. A number that is an exact integer compares
+/// equal whether it is written `94` or `94.0`: an Int64 that went through a DOUBLE column
+/// (DESIGN's Int64 → DOUBLE → JSON widening) comes out as `94.0`, the same number.
+fn canon_json(v: &Json) -> String {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match v {
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => format!("n:{i}"),
+            #[allow(clippy::cast_possible_truncation)]
+            (None, Some(f))
+                if f.fract() == 0.0 && f.abs() < EXACT && !(f == 0.0 && f.is_sign_negative()) =>
+            {
+                format!("n:{}", f as i64)
+            }
+            _ => canon(v),
+        },
+        Json::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canon_json).collect();
+            format!("[{}]", inner.join(","))
+        }
+        Json::Object(map) => {
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}:{}", Json::String(k.clone()), canon_json(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
         _ => canon(v),
     }
 }

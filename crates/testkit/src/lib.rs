@@ -11,9 +11,11 @@
 
 pub mod compare;
 pub mod docs;
+mod dump;
 mod fixture;
 pub mod hooks;
 
 pub use compare::{Mismatch, compare_duckdb_with_emulator};
+pub use dump::dump;
 pub use fixture::{ADMIN_KEY, Fixture};
 pub use hooks::{HookedDestination, Hooks};

@@ -302,3 +302,18 @@ async fn updates_between_values_equal_as_numbers_are_applied() {
     fx.sync().await.unwrap();
     fx.assert_synced();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "fails: an Int64 beyond 2^53 in a field that also holds floats is rounded by the \
+            Int64 -> DOUBLE widening DESIGN.md prescribes; needs a value-aware widening rule"]
+async fn big_int64_survives_widening_to_double() {
+    let fx = Fixture::new().await;
+    fx.emulator
+        .apply(vec![
+            insert("n", [("v", Value::Int64((1 << 53) + 1))]),
+            insert("n", [("v", Value::Float64(0.5))]),
+        ])
+        .unwrap();
+    fx.sync().await.unwrap();
+    fx.assert_synced();
+}

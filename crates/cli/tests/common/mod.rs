@@ -2,6 +2,8 @@
 //! config files, and checks every failing run must pass.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod child;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,199 @@
+//! Snapshot, then rounds of random transactions (inserts, updates that add, drop and retype
+//! fields, deletes, delete + re-insert, transactions larger than a page, several tables and a
+//! component at once), each followed by an incremental sync that must leave DuckDB equal to
+//! the emulator's live state with no duplicate `_id`. Also: writes while a snapshot is read.
+
+use std::collections::BTreeMap;
+
+use spillway_convex_protocol::Value;
+use spillway_emulator::{EmulatorConfig, Mutation};
+use spillway_testkit::Fixture;
+use spillway_testkit::docs::{delete, s};
+
+/// xorshift64*, so a failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const TABLES: [(&str, &str); 4] = [("", "a"), ("", "b"), ("", "c"), ("comp", "d")];
+
+fn random_fields(rng: &mut Rng) -> BTreeMap<String, Value> {
+    let mut f = BTreeMap::new();
+    for name in ["x", "y", "z", "w"] {
+        let v = match rng.below(9) {
+            0 => continue, // field absent
+            // Within ±2^53: larger Int64s lose precision when a column widens to DOUBLE
+            // (values_roundtrip::big_int64_survives_widening_to_double, ignored for now).
+            1 => Value::Int64((rng.next() >> 11) as i64 - (1 << 52)),
+            2 => Value::Float64((rng.below(1000) as f64) / 7.0),
+            3 => s(&format!("t{}", rng.below(100))),
+            4 => Value::Boolean(rng.below(2) == 0),
+            5 => Value::Null,
+            6 => Value::Bytes(vec![rng.below(256) as u8; rng.below(4)]),
+            7 => Value::Array(vec![Value::Int64(rng.below(5) as i64), s("e")]),
+            // Mostly integers in `x`, so widening happens now and then rather than at once.
+            _ => Value::Int64(rng.below(100) as i64),
+        };
+        f.insert(name.to_string(), v);
+    }
+    f
+}
+
+fn live_ids(fx: &Fixture) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (component, table) in fx.emulator.tables() {
+        for doc in fx.emulator.live_documents(&component, &table) {
+            if let Some(Value::String(id)) = doc.get("_id") {
+                ids.push(id.clone());
+            }
+        }
+    }
+    ids
+}
+
+fn random_tx(rng: &mut Rng, live: &mut Vec<String>, size: usize) -> Vec<Mutation> {
+    let mut tx = Vec::new();
+    for _ in 0..size {
+        let op = if live.is_empty() { 0 } else { rng.below(10) };
+        match op {
+            0..=3 => {
+                let (component, table) = TABLES[rng.below(TABLES.len())];
+                tx.push(Mutation::Insert {
+                    component: component.into(),
+                    table: table.into(),
+                    fields: random_fields(rng),
+                });
+            }
+            4..=6 => {
+                let id = live[rng.below(live.len())].clone();
+                tx.push(Mutation::Update {
+                    id,
+                    fields: random_fields(rng),
+                });
+            }
+            7 | 8 => {
+                let id = live.swap_remove(rng.below(live.len()));
+                tx.push(delete(&id));
+            }
+            _ => {
+                // Delete + re-insert of the same content (Convex gives it a new _id).
+                let id = live.swap_remove(rng.below(live.len()));
+                tx.push(delete(&id));
+                let (component, table) = TABLES[rng.below(TABLES.len())];
+                tx.push(Mutation::Insert {
+                    component: component.into(),
+                    table: table.into(),
+                    fields: random_fields(rng),
+                });
+            }
+        }
+    }
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_mutation_rounds_stay_equal() {
+    let fx = Fixture::start(EmulatorConfig {
+        snapshot_page_limit: 7,
+        deltas_page_limit: 5,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut rng = Rng(0x5EED_2026);
+    let mut live = Vec::new();
+    fx.emulator
+        .apply(random_tx(&mut rng, &mut live, 40))
+        .unwrap();
+    fx.sync().await.unwrap();
+    fx.assert_synced();
+    for round in 0..25 {
+        live = live_ids(&fx);
+        // Mostly small transactions; every fifth one larger than several deltas pages.
+        let txs = 1 + rng.below(3);
+        for t in 0..txs {
+            let size = if (round + t) % 5 == 0 {
+                30
+            } else {
+                1 + rng.below(4)
+            };
+            let tx = random_tx(&mut rng, &mut live, size);
+            // A transaction may touch a document it deleted earlier in itself: skip those.
+            if let Err(e) = fx.emulator.apply(tx) {
+                panic!("round {round}: emulator refused a transaction: {e}");
+            }
+        }
+        let report = fx.sync().await.unwrap();
+        assert!(report.checkpoints >= 1, "round {round}");
+        let diffs = fx.mismatches(None).unwrap();
+        assert!(diffs.is_empty(), "round {round}: {diffs:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_dropping_a_field_clears_its_column() {
+    let fx = Fixture::new().await;
+    let applied = fx
+        .emulator
+        .apply(vec![
+            spillway_testkit::docs::insert("t", [("a", Value::Int64(1)), ("b", s("x"))]),
+            spillway_testkit::docs::insert("t", [("a", Value::Int64(2)), ("b", s("y"))]),
+        ])
+        .unwrap();
+    fx.sync().await.unwrap();
+    // The new revision has no `a`, and neither does anything else in its page.
+    fx.emulator
+        .apply(vec![spillway_testkit::docs::update(
+            &applied.ids[0],
+            [("b", s("z"))],
+        )])
+        .unwrap();
+    fx.sync().await.unwrap();
+    fx.assert_synced();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_during_a_snapshot_are_caught_up() {
+    let fx = Fixture::start(EmulatorConfig {
+        snapshot_page_limit: 3,
+        deltas_page_limit: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    fx.emulator.seed_sample(120).unwrap();
+    let source = fx.source();
+    let sync = {
+        let mut dest = fx.open_dest();
+        tokio::spawn(async move {
+            let r = spillway_engine::sync_once(
+                source,
+                &mut dest,
+                &spillway_engine::SyncOptions::default(),
+                &spillway_engine::CancellationToken::new(),
+            )
+            .await;
+            drop(dest);
+            r
+        })
+    };
+    let mut rng = Rng(7);
+    while !sync.is_finished() {
+        let mut live = live_ids(&fx);
+        let tx = random_tx(&mut rng, &mut live, 3);
+        fx.emulator.apply(tx).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    sync.await.unwrap().unwrap();
+    // The snapshot ran at one timestamp; the writes made during it arrive as deltas.
+    fx.sync().await.unwrap();
+    fx.assert_synced();
+}
