@@ -77,7 +77,10 @@ fn ids(f: &Fixture, table: &str) -> Vec<String> {
 fn apply_changes(f: &Fixture, n: usize, round: &str) {
     let users = ids(f, "users");
     let messages = ids(f, "messages");
-    assert!(users.len() >= n && messages.len() >= n, "not enough documents");
+    assert!(
+        users.len() >= n && messages.len() >= n,
+        "not enough documents"
+    );
     for i in 0..n {
         let event = |k: i64| Mutation::Insert {
             component: String::new(),
@@ -134,7 +137,7 @@ async fn sigkill_twice_during_the_snapshot_then_rerun_resumes() {
 
     // Run to completion.
     f.emulator.clear_requests();
-    let r = run(&["sync", "-c", s(&cfg)]).await;
+    let r = run(&["sync", "--full-refresh", "-c", s(&cfg)]).await;
     assert_success(&r);
     let third = bodies(&f, SNAPSHOT);
     assert_eq!(assert_resumes_snapshot(&third[0]), snapshot_ts);
@@ -165,13 +168,17 @@ async fn sigkill_during_the_deltas_then_rerun_resumes_from_the_committed_cursor(
     sync.wait_for(&f, DELTAS, 20, 150).await;
     let r = sync.kill().await;
     assert_eq!(r.code, None, "{r:#?}");
-    assert_eq!(count(&f, SNAPSHOT), 0, "an incremental run reads no snapshot");
+    assert_eq!(
+        count(&f, SNAPSHOT),
+        0,
+        "an incremental run reads no snapshot"
+    );
     assert_eq!(bodies(&f, DELTAS)[0]["cursor"], caught_up);
 
     // More changes while nothing runs, then the rerun.
     apply_changes(&f, 20, "b");
     f.emulator.clear_requests();
-    let r = run(&["sync", "-c", s(&cfg)]).await;
+    let r = run(&["sync", "--full-refresh", "-c", s(&cfg)]).await;
     assert_success(&r);
     assert_eq!(count(&f, SNAPSHOT), 0, "the rerun must not start over");
     let deltas = bodies(&f, DELTAS);
@@ -208,7 +215,7 @@ async fn sigint_during_the_snapshot_exits_130_and_says_where_it_stopped() {
     assert!(r.stderr.contains("Stop requested"), "{}", r.stderr);
 
     f.emulator.clear_requests();
-    let r = run(&["sync", "-c", s(&cfg)]).await;
+    let r = run(&["sync", "--full-refresh", "-c", s(&cfg)]).await;
     assert_success(&r);
     assert_eq!(
         assert_resumes_snapshot(&bodies(&f, SNAPSHOT)[0]),
@@ -236,7 +243,7 @@ async fn sigterm_during_the_deltas_exits_130_and_rerun_converges() {
     );
 
     f.emulator.clear_requests();
-    let r = run(&["sync", "-c", s(&cfg)]).await;
+    let r = run(&["sync", "--full-refresh", "-c", s(&cfg)]).await;
     assert_success(&r);
     assert_eq!(count(&f, SNAPSHOT), 0, "the rerun must not start over");
     f.assert_synced();

@@ -51,7 +51,15 @@ async fn cancelled_snapshot_resumes_where_it_stopped() {
         ..Hooks::default()
     };
     let err = interrupted(&fx, hooks, &cancel).await;
-    assert!(matches!(err, EngineError::Interrupted { last_checkpoint: Some(_) }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EngineError::Interrupted {
+                last_checkpoint: Some(_)
+            }
+        ),
+        "{err}"
+    );
     let before = calls(&fx.emulator.requests(), "/api/list_snapshot").len();
     fx.emulator.clear_requests();
 
@@ -105,7 +113,10 @@ async fn cancelled_deltas_resume_from_the_persisted_cursor_verbatim() {
     // 60 transactions = several deltas pages.
     for i in 0..60 {
         fx.emulator
-            .apply(vec![insert("events", [("n", spillway_convex_protocol::Value::Int64(i))])])
+            .apply(vec![insert(
+                "events",
+                [("n", spillway_convex_protocol::Value::Int64(i))],
+            )])
             .unwrap();
     }
     fx.emulator.clear_requests();
@@ -123,13 +134,23 @@ async fn cancelled_deltas_resume_from_the_persisted_cursor_verbatim() {
     let mut dest = fx.open_dest();
     let states = dest.list_states().unwrap();
     drop(dest);
-    let saved = states[0].1.0["position"]["deltas"]["cursor"].as_i64().unwrap();
+    let saved = states[0].1.0["position"]["deltas"]["cursor"]
+        .as_i64()
+        .unwrap();
 
     fx.emulator.clear_requests();
     fx.sync().await.unwrap();
     fx.assert_synced();
     let log = fx.emulator.requests();
     let rerun = calls(&log, "/api/document_deltas");
-    assert_eq!(body(rerun[0])["cursor"].as_i64(), Some(saved), "{}", rerun[0].body);
-    assert!(calls(&log, "/api/list_snapshot").is_empty(), "the rerun re-snapshotted");
+    assert_eq!(
+        body(rerun[0])["cursor"].as_i64(),
+        Some(saved),
+        "{}",
+        rerun[0].body
+    );
+    assert!(
+        calls(&log, "/api/list_snapshot").is_empty(),
+        "the rerun re-snapshotted"
+    );
 }
