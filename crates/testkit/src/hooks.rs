@@ -95,10 +95,10 @@ impl<D: Destination> Destination for HookedDestination<D> {
         }
         self.inner.commit(key, checkpoint).await?;
         self.commits.store(n, Ordering::SeqCst);
-        if let Some((after, token)) = &self.hooks.cancel_after_commits {
-            if n >= *after {
-                token.cancel();
-            }
+        if let Some((after, token)) = &self.hooks.cancel_after_commits
+            && n >= *after
+        {
+            token.cancel();
         }
         Ok(())
     }

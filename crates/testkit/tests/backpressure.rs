@@ -2,6 +2,8 @@
 //! channel's byte budget, whatever the table size, and the sync completes once the
 //! destination moves again.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

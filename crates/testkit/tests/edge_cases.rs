@@ -1,6 +1,8 @@
 //! The spec §17 edge cases that the emulator can produce, end to end through the source, the
 //! engine and DuckDB. (Misbehaving servers are in `rogue_server.rs`.)
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use spillway_convex_protocol::Value;

@@ -3,6 +3,8 @@
 //! component at once), each followed by an incremental sync that must leave DuckDB equal to
 //! the emulator's live state with no duplicate `_id`. Also: writes while a snapshot is read.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use spillway_convex_protocol::Value;

@@ -1,6 +1,8 @@
 //! Page sizes 1, 2, 7 and the default give identical destination contents, for the snapshot
 //! and for the deltas that follow it.
 
+#![allow(clippy::unwrap_used)]
+
 use spillway_convex_protocol::Value;
 use spillway_emulator::{EmulatorConfig, Mutation};
 use spillway_testkit::docs::{delete, insert, s, update};

@@ -2,6 +2,8 @@
 //! of a page) resume from the last committed cursor: the rerun ends equal to the source, with
 //! no duplicates, and does not start over.
 
+#![allow(clippy::unwrap_used)]
+
 use spillway_emulator::{EmulatorConfig, LoggedRequest};
 use spillway_engine::{CancellationToken, EngineError, SyncOptions, sync_once};
 use spillway_testkit::docs::{delete, insert, s};

@@ -1,6 +1,8 @@
 //! Every Convex value type and its edge cases survive emulator → HTTP → Arrow → DuckDB exactly
 //! (floats compared by bit pattern).
 
+#![allow(clippy::unwrap_used)]
+
 use spillway_convex_protocol::Value;
 use spillway_emulator::{EmulatorConfig, Mutation};
 use spillway_testkit::Fixture;
