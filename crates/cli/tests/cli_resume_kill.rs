@@ -183,7 +183,6 @@ async fn sigkill_during_the_deltas_then_rerun_resumes_from_the_committed_cursor(
     assert_success(&r);
     assert_eq!(count(&f, SNAPSHOT), 0, "the rerun must not start over");
     let deltas = bodies(&f, DELTAS);
-    eprintln!("DEBUG deltas rerun {}", deltas.len());
     let resumed_at = deltas[0]["cursor"].as_i64().unwrap();
     assert!(
         resumed_at > caught_up,
