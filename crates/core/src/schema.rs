@@ -7,6 +7,8 @@
 //! ```text
 //!   Null ─▶ anything;  Int64 ⊔ Float64 = Float64;  any other mix = Json
 //! ```
+//! except that Int64 ⊔ Float64 is Json when an integer beyond ±2^53 is involved
+//! ([`ColumnType::widen_exact`]): a DOUBLE would round it.
 //! A destination whose column type is narrower than a batch's widens the column (never drops a
 //! value); a batch narrower than the column is cast up with [`crate::batch::cast_column`].
 //!
@@ -56,7 +58,29 @@ pub enum ColumnType {
     Json,
 }
 
+/// Whether a DOUBLE holds `i` exactly (|i| ≤ 2^53).
+///
+/// Int64 ⊔ Float64 is Float64 only while every integer of the column passes this test; a
+/// column holding a larger integer widens to JSON instead, so no digit is ever rounded away.
+pub fn int_fits_f64(i: i64) -> bool {
+    const EXACT: i64 = 1 << 53;
+    (-EXACT..=EXACT).contains(&i)
+}
+
 impl ColumnType {
+    /// [`ColumnType::widen`], where `big_ints` says whether the Int64 side holds an integer a
+    /// DOUBLE cannot represent exactly (see [`int_fits_f64`]): then Int64 ⊔ Float64 is JSON.
+    pub fn widen_exact(self, other: ColumnType, big_ints: bool) -> ColumnType {
+        match self.widen(other) {
+            ColumnType::Float64
+                if big_ints && (self == ColumnType::Int64 || other == ColumnType::Int64) =>
+            {
+                ColumnType::Json
+            }
+            t => t,
+        }
+    }
+
     /// The least upper bound of two types (see the module docs).
     pub fn widen(self, other: ColumnType) -> ColumnType {
         use ColumnType::*;
@@ -139,6 +163,15 @@ pub fn system_fields() -> Vec<Field> {
 mod tests {
     use super::*;
     use ColumnType::*;
+
+    #[test]
+    fn exact_widening_keeps_big_integers() {
+        assert_eq!(Int64.widen_exact(Float64, false), Float64);
+        assert_eq!(Float64.widen_exact(Int64, true), Json);
+        assert_eq!(Int64.widen_exact(Int64, true), Int64);
+        assert!(int_fits_f64(1 << 53) && int_fits_f64(-(1 << 53)));
+        assert!(!int_fits_f64((1 << 53) + 1) && !int_fits_f64(i64::MIN));
+    }
 
     #[test]
     fn widening_is_commutative_and_idempotent() {

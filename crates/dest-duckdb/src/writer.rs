@@ -14,7 +14,7 @@ use std::sync::Arc;
 use duckdb::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, new_null_array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
-use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS};
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
 use spillway_core::{Batch, ColumnType, DestError};
 use tracing::trace;
 
@@ -52,8 +52,7 @@ impl DuckDbDestination {
             }
             Some(current) => {
                 check_case_clash(self, &table, &current, &incoming)?;
-                let wanted: Vec<(String, ColumnType)> =
-                    incoming.iter().map(|(_, n, t)| (n.clone(), *t)).collect();
+                let wanted = exact_types(self, batch, &table, &current, &incoming)?;
                 let (target, changes) = ddl::plan(&current, &wanted);
                 if !changes.is_empty() {
                     let alter_ok = !self.txn_dirty(&table);
@@ -197,6 +196,52 @@ impl DuckDbDestination {
         trace!(stream = %table, rows = n, upserted, deleted, "Batch applied.");
         Ok(())
     }
+}
+
+/// The types the table must take for `incoming`: as the batch says, except that an Int64 meeting
+/// a Float64 (in the batch or in the table) becomes JSON when one side holds an integer a
+/// DOUBLE would round (|i| > 2^53), so widening never changes a value.
+fn exact_types(
+    d: &DuckDbDestination,
+    batch: &Batch,
+    table: &str,
+    current: &TableSchema,
+    incoming: &[(usize, String, ColumnType)],
+) -> Result<Vec<(String, ColumnType)>, DestError> {
+    let mut out = Vec::with_capacity(incoming.len());
+    for (i, name, ty) in incoming {
+        let have = current
+            .columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t);
+        let big = match (have, ty) {
+            (Some(ColumnType::Float64), ColumnType::Int64) => batch
+                .rows
+                .column(*i)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .is_some_and(|a| a.iter().flatten().any(|v| !int_fits_f64(v))),
+            (Some(ColumnType::Int64), ColumnType::Float64) => {
+                let sql = format!(
+                    "SELECT count(*) FROM {t} WHERE {c} > {m} OR {c} < -{m}",
+                    t = quote(table),
+                    c = quote(name),
+                    m = 1_i64 << 53
+                );
+                let n: i64 = d.db.conn.query_row(&sql, [], |r| r.get(0)).map_err(|e| {
+                    data_error(
+                        &d.db.path,
+                        format!("checking column {name:?} of table {table:?} before widening: {e}"),
+                    )
+                })?;
+                n > 0
+            }
+            _ => false,
+        };
+        out.push((name.clone(), if big { ColumnType::Json } else { *ty }));
+    }
+    Ok(out)
 }
 
 /// Checks that the batch starts with the system columns, typed as [`spillway_core::schema`]

@@ -14,7 +14,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, NullArray, RecordBatch};
 use arrow_schema::Schema;
 use spillway_convex_protocol::{Format, Value};
-use spillway_core::schema::system_fields;
+use spillway_core::schema::{int_fits_f64, system_fields};
 use spillway_core::{Batch, ColumnType, ErrorKind, SourceError, StreamId};
 
 use spillway_convex_protocol::wire::WireRow;
@@ -105,13 +105,23 @@ fn value_type(v: &Value) -> ColumnType {
 
 /// Builds the batch for rows of one stream.
 pub fn to_batch(stream: &StreamId, rows: &[Row]) -> Result<Batch, SourceError> {
-    let mut types: BTreeMap<&str, ColumnType> = BTreeMap::new();
+    // Per field: the widened type, and whether it holds an Int64 a DOUBLE would round.
+    let mut seen: BTreeMap<&str, (ColumnType, bool)> = BTreeMap::new();
     for row in rows {
         for (k, v) in &row.fields {
-            let t = types.entry(k.as_str()).or_insert(ColumnType::Null);
+            let (t, big) = seen.entry(k.as_str()).or_insert((ColumnType::Null, false));
+            *big |= matches!(v, Value::Int64(i) if !int_fits_f64(*i));
             *t = t.widen(value_type(v));
         }
     }
+    let types: BTreeMap<&str, ColumnType> = seen
+        .into_iter()
+        .map(|(k, (t, big))| match t {
+            // Ints and floats mixed, and an int a DOUBLE would round: keep it exact as JSON.
+            ColumnType::Float64 if big => (k, ColumnType::Json),
+            t => (k, t),
+        })
+        .collect();
     let mut fields = system_fields();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(4 + types.len());
 

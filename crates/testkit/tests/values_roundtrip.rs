@@ -306,16 +306,53 @@ async fn updates_between_values_equal_as_numbers_are_applied() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "fails: an Int64 beyond 2^53 in a field that also holds floats is rounded by the \
-            Int64 -> DOUBLE widening DESIGN.md prescribes; needs a value-aware widening rule"]
 async fn big_int64_survives_widening_to_double() {
-    let fx = Fixture::new().await;
+    // In one batch, and across batches in both orders (the table widens, not the batch).
+    let fx = Fixture::start(EmulatorConfig {
+        snapshot_page_limit: 1,
+        deltas_page_limit: 1,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let big = Value::Int64((1 << 53) + 1);
     fx.emulator
         .apply(vec![
-            insert("n", [("v", Value::Int64((1 << 53) + 1))]),
-            insert("n", [("v", Value::Float64(0.5))]),
+            insert("same_batch", [("v", big.clone())]),
+            insert("same_batch", [("v", Value::Float64(0.5))]),
+            insert("int_first", [("v", big.clone())]),
+            insert("int_first", [("v", Value::Float64(0.5))]),
+            insert("float_first", [("v", Value::Float64(0.5))]),
+            insert("float_first", [("v", big.clone())]),
+            insert("small", [("v", Value::Int64(1 << 53))]),
+            insert("small", [("v", Value::Float64(0.5))]),
         ])
         .unwrap();
     fx.sync().await.unwrap();
     fx.assert_synced();
+    let mut dest = fx.open_dest();
+    let types = dest
+        .query_json(
+            "SELECT table_name, data_type FROM duckdb_columns() WHERE column_name = 'v' \
+             ORDER BY table_name",
+        )
+        .unwrap();
+    let types: Vec<String> = types
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["table_name"].as_str().unwrap(),
+                r["data_type"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "float_first=JSON",
+            "int_first=JSON",
+            "same_batch=JSON",
+            "small=DOUBLE"
+        ]
+    );
 }
