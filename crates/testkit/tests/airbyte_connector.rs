@@ -67,6 +67,18 @@ fn run(exe: &Path, args: &[&str], dir: &Path) -> Vec<Json> {
     messages
 }
 
+/// [`run`] on a blocking thread.
+async fn run_async(exe: &Path, args: &[&str], dir: &Path) -> Vec<Json> {
+    let (exe, dir) = (exe.to_path_buf(), dir.to_path_buf());
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&exe, &args, &dir)
+    })
+    .await
+    .unwrap()
+}
+
 fn records(messages: &[Json]) -> BTreeMap<String, Vec<Json>> {
     let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
     for m in messages.iter().filter(|m| m["type"] == "RECORD") {
@@ -98,16 +110,8 @@ async fn airbyte_source_convex_reads_the_emulator() {
     let config = json!({"deployment_url": fx.url, "access_key": ADMIN_KEY});
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 
-    let exe2 = exe.clone();
-    let d2 = dir.clone();
-    let (check, discover) = tokio::task::spawn_blocking(move || {
-        (
-            run(&exe2, &["check", "--config", "config.json"], &d2),
-            run(&exe2, &["discover", "--config", "config.json"], &d2),
-        )
-    })
-    .await
-    .unwrap();
+    let check = run_async(&exe, &["check", "--config", "config.json"], &dir).await;
+    let discover = run_async(&exe, &["discover", "--config", "config.json"], &dir).await;
     assert!(
         check
             .iter()
@@ -134,23 +138,14 @@ async fn airbyte_source_convex_reads_the_emulator() {
     std::fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
 
     // Full read: every root-component document, once.
-    let exe2 = exe.clone();
-    let d2 = dir.clone();
-    let first = tokio::task::spawn_blocking(move || {
-        run(
-            &exe2,
-            &[
-                "read",
-                "--config",
-                "config.json",
-                "--catalog",
-                "catalog.json",
-            ],
-            &d2,
-        )
-    })
-    .await
-    .unwrap();
+    let read = [
+        "read",
+        "--config",
+        "config.json",
+        "--catalog",
+        "catalog.json",
+    ];
+    let first = run_async(&exe, &read, &dir).await;
     let got = records(&first);
     for table in ["channels", "messages", "users"] {
         let ids: BTreeSet<String> = got[table]
@@ -191,25 +186,12 @@ async fn airbyte_source_convex_reads_the_emulator() {
     fx.emulator
         .apply(vec![delete(&user), insert("users", [("name", s("new"))])])
         .unwrap();
-    let exe2 = exe.clone();
-    let d2 = dir.clone();
-    let second = tokio::task::spawn_blocking(move || {
-        run(
-            &exe2,
-            &[
-                "read",
-                "--config",
-                "config.json",
-                "--catalog",
-                "catalog.json",
-                "--state",
-                "state.json",
-            ],
-            &d2,
-        )
-    })
-    .await
-    .unwrap();
+    let second = run_async(
+        &exe,
+        &[&read[..], &["--state", "state.json"]].concat(),
+        &dir,
+    )
+    .await;
     let got = records(&second);
     let users = &got["users"];
     assert_eq!(users.len(), 2, "{users:?}");
