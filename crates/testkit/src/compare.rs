@@ -147,7 +147,7 @@ fn compare_table(
 }
 
 /// Column name → DuckDB type name of `table`.
-fn column_types(
+pub(crate) fn column_types(
     dest: &mut DuckDbDestination,
     table: &str,
 ) -> Result<BTreeMap<String, String>, DestError> {
@@ -167,7 +167,7 @@ fn column_types(
         .collect())
 }
 
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -183,7 +183,7 @@ fn expected(v: &Value, ty: &str) -> String {
         (Value::String(s), "VARCHAR") => Json::String(s.clone()).to_string(),
         (Value::Bytes(b), "BLOB") => Json::String(B64.encode(b)).to_string(),
         (_, "JSON") => match serde_json::from_str::<Json>(&v.to_json_string(Format::ExportJson)) {
-            Ok(j) => canon_json(&j),
+            Ok(j) => canon(&j, true),
             Err(e) => format!("<unparsable export_json: {e}>"),
         },
         (v, ty) => format!("<a {} value cannot live in a {ty} column>", v.type_name()),
@@ -202,59 +202,42 @@ fn canon_cell(v: &Json, ty: &str) -> String {
         (Json::String(s), "DOUBLE") if s == "NaN" => float(f64::NAN),
         (Json::String(s), "DOUBLE") if s == "Infinity" => float(f64::INFINITY),
         (Json::String(s), "DOUBLE") if s == "-Infinity" => float(f64::NEG_INFINITY),
-        (v, "JSON") => canon_json(v),
-        _ => canon(v),
-    }
-}
-
-/// The canonical text of a JSON column's value. A number that is an exact integer compares
-/// equal whether it is written `94` or `94.0`: an Int64 that went through a DOUBLE column
-/// (DESIGN's Int64 → DOUBLE → JSON widening) comes out as `94.0`, the same number.
-fn canon_json(v: &Json) -> String {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match v {
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => format!("n:{i}"),
-            #[allow(clippy::cast_possible_truncation)]
-            (None, Some(f))
-                if f.fract() == 0.0 && f.abs() < EXACT && !(f == 0.0 && f.is_sign_negative()) =>
-            {
-                format!("n:{}", f as i64)
-            }
-            _ => canon(v),
-        },
-        Json::Array(items) => {
-            let inner: Vec<String> = items.iter().map(canon_json).collect();
-            format!("[{}]", inner.join(","))
-        }
-        Json::Object(map) => {
-            let inner: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}:{}", Json::String(k.clone()), canon_json(v)))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        _ => canon(v),
+        (v, ty) => canon(v, ty == "JSON"),
     }
 }
 
 /// The canonical text of a JSON value: integers and floats (by bit pattern) told apart.
-fn canon(v: &Json) -> String {
+///
+/// Inside a JSON column (`json_column`), a number that is an exact integer compares equal
+/// whether it is written `94` or `94.0`: an Int64 that went through a DOUBLE column (DESIGN's
+/// Int64 → DOUBLE → JSON widening) comes out as `94.0`, the same number.
+fn canon(v: &Json, json_column: bool) -> String {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     match v {
         Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) if json_column => format!("n:{i}"),
             (Some(i), _, _) => format!("i:{i}"),
             (None, Some(u), _) => format!("u:{u}"),
+            #[allow(clippy::cast_possible_truncation)]
+            (_, _, Some(f))
+                if json_column
+                    && f.fract() == 0.0
+                    && f.abs() < EXACT
+                    && !(f == 0.0 && f.is_sign_negative()) =>
+            {
+                format!("n:{}", f as i64)
+            }
             (_, _, Some(f)) => float(f),
             _ => n.to_string(),
         },
         Json::Array(items) => {
-            let inner: Vec<String> = items.iter().map(canon).collect();
+            let inner: Vec<String> = items.iter().map(|i| canon(i, json_column)).collect();
             format!("[{}]", inner.join(","))
         }
         Json::Object(map) => {
             let inner: Vec<String> = map
                 .iter()
-                .map(|(k, v)| format!("{}:{}", Json::String(k.clone()), canon(v)))
+                .map(|(k, v)| format!("{}:{}", Json::String(k.clone()), canon(v, json_column)))
                 .collect();
             format!("{{{}}}", inner.join(","))
         }
@@ -278,15 +261,15 @@ mod tests {
         );
         assert_eq!(
             expected(&Value::Int64(5), "DOUBLE"),
-            canon(&serde_json::json!(5.0))
+            canon(&serde_json::json!(5.0), false)
         );
         assert_ne!(
             expected(&Value::Int64(5), "BIGINT"),
-            canon(&serde_json::json!(5.0))
+            canon(&serde_json::json!(5.0), false)
         );
         assert_eq!(
             expected(&Value::Int64(5), "BIGINT"),
-            canon(&serde_json::json!(5))
+            canon(&serde_json::json!(5), false)
         );
     }
 
