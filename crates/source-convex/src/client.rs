@@ -36,6 +36,9 @@ pub struct ApiError {
     pub code: Option<String>,
     /// The server's `Retry-After`, if any.
     pub retry_after: Option<Duration>,
+    /// For a transient-looking failure that may also be permanent (a 500, a malformed body):
+    /// the most attempts worth making before giving up (spec §17.26).
+    pub max_attempts: Option<u32>,
 }
 
 impl ApiError {
@@ -46,9 +49,21 @@ impl ApiError {
             message: message.into(),
             code: None,
             retry_after: None,
+            max_attempts: None,
         }
     }
+
+    /// Caps the attempts made for this failure.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
 }
+
+/// Attempts made for failures that look transient but may be permanent: a 500 (the legacy
+/// routes also answer an invalid table name or selection with 500, spec §17.26) or a 200
+/// whose body is not the expected JSON.
+pub const SUSPECT_ATTEMPTS: u32 = 6;
 
 impl From<ApiError> for SourceError {
     fn from(e: ApiError) -> Self {
@@ -182,8 +197,7 @@ impl ConvexClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(parse_retry_after);
         let body = resp
             .bytes()
             .await
@@ -198,6 +212,7 @@ impl ConvexClient {
                         snippet(&body)
                     ),
                 )
+                .with_max_attempts(SUSPECT_ATTEMPTS)
             });
         }
         let mut err = classify(&self.host, path, status, &body);
@@ -222,6 +237,20 @@ impl ConvexClient {
             format!("{path} on {}: {what} ({})", self.host, error_chain(e)),
         )
     }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past means
+/// no wait.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -307,7 +336,14 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
                  and does this deployment serve the streaming export API?"
             ),
         ),
-        (503, Some(codes::TABLE_SUMMARIES_UNAVAILABLE)) | (408 | 429 | 500..=599, _) => {
+        (500, _) => (
+            ErrorKind::Transient,
+            format!(
+                "{at} ({server_text}). The legacy export routes also answer an invalid table \
+                 name or selection this way: if this persists, check source.tables"
+            ),
+        ),
+        (503, Some(codes::TABLE_SUMMARIES_UNAVAILABLE)) | (408 | 429 | 501..=599, _) => {
             (ErrorKind::Transient, format!("{at} ({server_text})"))
         }
         _ => (
@@ -320,6 +356,7 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
         message,
         code,
         retry_after: None,
+        max_attempts: (status == StatusCode::INTERNAL_SERVER_ERROR).then_some(SUSPECT_ATTEMPTS),
     }
 }
 
@@ -373,5 +410,26 @@ mod tests {
             ErrorKind::Internal
         );
         assert!(CLIENT_HEADER.starts_with("spillway-0."));
+        let e500 = c(500, r#"{"code":"InternalServerError","message":"m"}"#);
+        assert_eq!(e500.kind, ErrorKind::Transient);
+        assert_eq!(e500.max_attempts, Some(SUSPECT_ATTEMPTS));
+        assert!(e500.message.contains("source.tables"), "{}", e500.message);
+        assert_eq!(c(502, "").max_attempts, None);
+    }
+
+    #[test]
+    fn retry_after_as_seconds_or_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

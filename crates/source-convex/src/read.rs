@@ -44,9 +44,13 @@ impl Reader<'_> {
     pub async fn run(&mut self, resume: Option<ConvexState>) -> Result<(), SourceError> {
         let mut state = resume;
         let mut restarts = 0;
+        // Tables the destination holds from an expired position: truncated at the start of the
+        // re-snapshot even if the server no longer lists them or they are now empty, so rows
+        // deleted while the position was expired do not survive.
+        let mut stale_tables = BTreeSet::new();
         loop {
             let result = match &state {
-                None => self.snapshot(None, BTreeSet::new()).await,
+                None => self.snapshot(None, std::mem::take(&mut stale_tables)).await,
                 Some(s) => match &s.position {
                     Position::Snapshot { snapshot, cursor } => {
                         info!(
@@ -75,7 +79,9 @@ impl Reader<'_> {
                         ));
                     }
                     warn!(error = %e.message, "The saved position has expired on the server; restarting with a full snapshot (tables are truncated as they are reloaded).");
-                    state = None;
+                    if let Some(s) = state.take() {
+                        stale_tables = s.tables_seen;
+                    }
                 }
                 Err(e) if e.kind == ErrorKind::Expired => {
                     return Err(SourceError::new(
@@ -179,6 +185,13 @@ impl Reader<'_> {
             Some((s, c)) => (Some(s.0), Some(c.0)),
             None => {
                 info!("Starting a full snapshot.");
+                let stale = std::mem::take(&mut seen);
+                for table in stale {
+                    let stream = StreamId::parse(&table);
+                    if self.selection.contains(&stream.namespace, &stream.name) {
+                        self.first_sight(&stream, &mut seen).await?;
+                    }
+                }
                 self.announce_tables(&mut seen).await?;
                 (None, None)
             }

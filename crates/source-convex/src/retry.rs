@@ -1,5 +1,7 @@
 //! Retry policy: exponential backoff with full jitter, honouring `Retry-After`, capped in total
-//! time. Whether to retry is decided only from the error's [`ErrorKind`].
+//! time. Whether to retry is decided only from the error's [`ErrorKind`]; failures that may be
+//! permanent although they look transient (a 500, a malformed body) are also capped in
+//! attempts ([`ApiError::max_attempts`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -66,11 +68,12 @@ impl RetryPolicy {
                     let started = *first_failure.get_or_insert_with(Instant::now);
                     attempt += 1;
                     let delay = self.delay(attempt, e.retry_after);
-                    if started.elapsed() + delay > self.total {
+                    let out_of_attempts = e.max_attempts.is_some_and(|max| attempt >= max);
+                    if out_of_attempts || started.elapsed() + delay > self.total {
                         let mut e = e;
                         if attempt > 1 {
                             e.message = format!(
-                                "{} (gave up after {attempt} attempts over {:.0?})",
+                                "{} (gave up after {attempt} attempts over {:.1?})",
                                 e.message,
                                 started.elapsed()
                             );
@@ -129,6 +132,29 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failures_that_may_be_permanent_are_capped_in_attempts() {
+        let p = RetryPolicy {
+            initial: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            total: Duration::from_secs(60),
+        };
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = p
+            .run("x", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(ApiError::new(ErrorKind::Transient, "500").with_max_attempts(4))
+            })
+            .await;
+        let e = r.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert!(
+            e.message.contains("gave up after 4 attempts"),
+            "{}",
+            e.message
+        );
     }
 
     #[tokio::test]
