@@ -9,28 +9,26 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use spillway_source_convex::{ConvexConfig, Secret};
 
+use crate::config_errors::{Section, one_line_toml_error};
+
 /// The whole file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Config {
     /// Where data comes from.
     pub source: SourceConfig,
     /// Where it goes (one or more).
-    #[serde(default)]
     pub destination: Vec<DestinationConfig>,
 }
 
 /// `[source]`, by `kind`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug)]
 pub enum SourceConfig {
     /// A Convex deployment.
     Convex(ConvexConfig),
 }
 
 /// `[[destination]]`, by `kind`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug)]
 pub enum DestinationConfig {
     /// A DuckDB file.
     Duckdb(DuckDbSection),
@@ -51,6 +49,16 @@ fn default_write_mode() -> String {
     "upsert".into()
 }
 
+/// The file's top level, with each section still a table: sections are typed by their `kind`
+/// afterwards, so that errors inside them keep the key's name and line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    source: toml::Table,
+    #[serde(default)]
+    destination: Vec<toml::Table>,
+}
+
 /// Reads, parses, expands and validates a config file.
 pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| {
@@ -64,8 +72,24 @@ pub fn load(path: &Path) -> Result<Config> {
 
 /// Parses config text; `env` looks variables up (injected for tests).
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-    let mut config: Config = toml::from_str(text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line_toml_error(text, &e)))?;
+    let file = |m: String| anyhow::anyhow!("{}: {m}", path.display());
+    let raw: RawConfig = toml::from_str(text).map_err(|e| file(one_line_toml_error(text, &e)))?;
+    let at = Section::Source;
+    at.expect_kind(text, &raw.source, &["convex"])
+        .map_err(file)?;
+    let source = SourceConfig::Convex(at.typed(text, raw.source).map_err(file)?);
+    let mut destination = Vec::new();
+    for (i, table) in raw.destination.into_iter().enumerate() {
+        let at = Section::Destination(i);
+        at.expect_kind(text, &table, &["duckdb"]).map_err(file)?;
+        destination.push(DestinationConfig::Duckdb(
+            at.typed(text, table).map_err(file)?,
+        ));
+    }
+    let mut config = Config {
+        source,
+        destination,
+    };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let where_ = |key: &str| format!("{}: {key}", path.display());
     match &mut config.source {
@@ -117,28 +141,6 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     Ok(config)
 }
 
-/// `line L, column C: message` — toml's own rendering spans several lines (a source excerpt
-/// with a caret), but errors are one line.
-fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e
-        .message()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
-    match e.span() {
-        Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
-            let before = &text[..span.start];
-            let line = before.matches('\n').count() + 1;
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            let column = before[line_start..].chars().count() + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        _ => message,
-    }
-}
-
 /// Expands `${VAR}` occurrences.
 pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     let mut out = String::with_capacity(text.len());
@@ -147,11 +149,14 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            bail!("unterminated `${{` in {text:?}");
+            // The text is not echoed: it may be the deploy key.
+            bail!("unterminated `${{`: write ${{NAME}} to use an environment variable");
         };
         let name = &after[..end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            bail!("`${{{name}}}` is not a valid environment variable reference");
+            bail!(
+                "a `${{…}}` reference must hold an environment variable name (letters, digits, _)"
+            );
         }
         match env(name) {
             Some(v) => out.push_str(&v),
@@ -235,8 +240,75 @@ path = "convex.duckdb"
             .unwrap_err()
         );
         assert!(e.contains("write_mode"), "{e}");
+        let e = format!("{:#}", p(&GOOD.replace("tables", "tabels")).unwrap_err());
+        assert!(
+            e.contains("line 6, column 1: source.tabels: unknown field"),
+            "{e}"
+        );
+        let two =
+            format!("{GOOD}  fsync = true\n[[destination]]\nkind = \"duckdb\"\npath = \"b\"\n");
+        let e = format!("{:#}", p(&two).unwrap_err());
+        assert!(e.contains("line 11, column 3: destination[0].fsync"), "{e}");
         let e = format!("{:#}", p("[source\n").unwrap_err());
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_line() {
+        let cases = [
+            (
+                "tables = [\"messages\", \"waitlist/entries\"]",
+                "tables = \"messages\"",
+                "line 6, column 1: source.tables: invalid type: string",
+            ),
+            (
+                "tables = [\"messages\", \"waitlist/entries\"]",
+                "tables = [\"messages\", 3]",
+                "line 6, column 1: source.tables[1]: invalid type: integer",
+            ),
+            (
+                "tables = [\"messages\", \"waitlist/entries\"]",
+                "retry_for = 5",
+                "line 6, column 1: source.retry_for: invalid type: integer",
+            ),
+            (
+                "tables = [\"messages\", \"waitlist/entries\"]",
+                "retry_for = \"soon\"",
+                "line 6, column 1: source.retry_for",
+            ),
+            (
+                "tables = [\"messages\", \"waitlist/entries\"]",
+                "resnapshot_on_expiry = \"yes\"",
+                "line 6, column 1: source.resnapshot_on_expiry: invalid type: string",
+            ),
+            (
+                "path = \"convex.duckdb\"",
+                "path = 7",
+                "line 10, column 1: destination[0].path: invalid type: integer",
+            ),
+            (
+                "kind = \"convex\"",
+                "kind = \"mysql\"",
+                "line 3, column 1: source.kind = \"mysql\" is unknown; expected one of \"convex\"",
+            ),
+            (
+                "kind = \"convex\"\n",
+                "",
+                "line 2, column 1: source.kind is missing",
+            ),
+            (
+                "url = \"https://happy-animal-123.convex.cloud\"\n",
+                "",
+                "line 2, column 1: source: missing field `url`",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let e = format!("{:#}", p(&GOOD.replace(from, to)).unwrap_err());
+            assert!(e.starts_with("/etc/sp/spillway.toml: "), "{e}");
+            assert!(e.contains(expected), "{to:?}: expected {expected:?} in {e}");
+        }
+        let e = format!("{:#}", p(&format!("{GOOD}\n[sink]\nx = 1\n")).unwrap_err());
+        assert!(e.contains("line 12") && e.contains("sink"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod config;
+mod config_errors;
 mod setup;
 
 use std::process::ExitCode;

@@ -84,6 +84,7 @@ pub fn config_text(url: &str, deploy_key: &str, db: &Path, extra_source: &str) -
 
 /// Writes `text` as `spillway.toml` in `dir`; returns its path.
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("spillway.toml");
     std::fs::write(&path, text).unwrap();
     path
