@@ -6,7 +6,10 @@ use base64::Engine as _;
 use spillway_convex_protocol::wire::codes;
 
 use crate::EmulatorConfig;
-use crate::errors::ApiError;
+use crate::errors::{
+    ApiError, BAD_ADMIN_KEY_MESSAGE, OPERATION_NOT_PERMITTED_MESSAGE,
+    STREAMING_EXPORT_NOT_ENABLED_MESSAGE,
+};
 
 /// Who is calling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +100,7 @@ pub(crate) fn authenticate(
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             codes::BAD_ADMIN_KEY,
-            "The provided admin key was invalid for this instance",
+            BAD_ADMIN_KEY_MESSAGE,
         ))
     }
 }
@@ -108,8 +111,7 @@ pub(crate) fn authorize(identity: Identity, config: &EmulatorConfig) -> Result<(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::STREAMING_EXPORT_NOT_ENABLED,
-            "Streaming export is not available on your current subscription. Upgrade to the \
-             Professional plan to use streaming export.",
+            STREAMING_EXPORT_NOT_ENABLED_MESSAGE,
         ));
     }
     match identity {
@@ -117,7 +119,7 @@ pub(crate) fn authorize(identity: Identity, config: &EmulatorConfig) -> Result<(
         Identity::Restricted => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::OPERATION_NOT_PERMITTED,
-            "You do not have permission to perform this operation (deployment:data:view).",
+            OPERATION_NOT_PERMITTED_MESSAGE,
         )),
         Identity::Unknown => Err(ApiError::new(
             StatusCode::FORBIDDEN,

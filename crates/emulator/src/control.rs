@@ -12,6 +12,18 @@
 //! | `POST /_emulator/streaming_export` | `{"enabled":bool}` | plan gate |
 //! | `GET /_emulator/requests`, `POST /_emulator/requests/clear` | | request log |
 //! | `GET /_emulator/state` | | current ts, tables with counts |
+//! | `POST /_emulator/faults` | `{"seed":N?,"latency_ms":N?,"rules":[{"endpoint":"/api/list_snapshot"?,"fault":F,"times":N?,"probability":p?,"after":N?}]}` | sets the seed / latency, appends rules → `{"rules","latency_ms","fired"}`; 400 `{"error"}` naming the bad field |
+//! | `POST /_emulator/faults/clear` | | removes rules and latency, releases hangs |
+//! | `GET /_emulator/faults` | | `{"rules":active,"latency_ms","fired":[{"path","fault"}]}` |
+//!
+//! A fault `F` is `{"kind":K}` with `K` one of `snapshot_too_old`, `snapshot_too_new`,
+//! `invalid_window`, `data_sync_cursor_expired`, `invalid_data_sync_cursor`,
+//! `invalid_list_snapshot_cursor`, `bad_format`, `bad_admin_key`, `bad_deploy_key`,
+//! `operation_not_permitted`, `streaming_export_not_enabled`, `internal_server_error`,
+//! `table_summaries_unavailable`, `bad_gateway`, `gateway_timeout`, `request_timeout`, `hang`,
+//! `reset_mid_body`, `truncated_body`, `non_json_body`; or `{"kind":"error","status":400,
+//! "code":"…","message":"…"}`, `{"kind":"rate_limited","retry_after_secs":N?}` (default 1),
+//! `{"kind":"slow","ms":N}` (see [`crate::Fault`]).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +38,7 @@ use spillway_convex_protocol::Value;
 use spillway_convex_protocol::value::Format;
 
 use crate::errors::EmulatorError;
+use crate::faults::control as faults;
 use crate::{Emulator, Mutation, lock};
 
 /// Control-plane routes.
@@ -42,6 +55,8 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/requests/clear", post(clear_requests))
         .route("/_emulator/state", get(state))
+        .route("/_emulator/faults", post(faults::set).get(faults::fired))
+        .route("/_emulator/faults/clear", post(faults::clear))
         .with_state(emulator)
 }
 

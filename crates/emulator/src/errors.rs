@@ -56,6 +56,18 @@ pub(crate) struct ApiError {
 /// The fixed message of a 500 without metadata (spec §3).
 pub(crate) const INTERNAL_MESSAGE: &str = "Your request couldn't be completed. Try again later.";
 
+/// 401 `BadAdminKey` (spec §3).
+pub(crate) const BAD_ADMIN_KEY_MESSAGE: &str =
+    "The provided admin key was invalid for this instance";
+
+/// 403 `OperationNotPermitted` (spec §3).
+pub(crate) const OPERATION_NOT_PERMITTED_MESSAGE: &str =
+    "You do not have permission to perform this operation (deployment:data:view).";
+
+/// 403 `StreamingExportNotEnabled` (spec §3).
+pub(crate) const STREAMING_EXPORT_NOT_ENABLED_MESSAGE: &str = "Streaming export is not available \
+     on your current subscription. Upgrade to the Professional plan to use streaming export.";
+
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {

@@ -5,7 +5,8 @@
 //! deterministic logical clock, and serves `/api/list_snapshot`, `/api/document_deltas`,
 //! `/api/json_schemas`, `/api/test_streaming_export_connection` and
 //! `/api/get_table_column_names` byte-for-byte like the backend does. Tests drive it through the
-//! Rust API below or the HTTP control plane under `/_emulator/`.
+//! Rust API below or the HTTP control plane under `/_emulator/`, and can make any `/api/*`
+//! request fail on purpose ([`Fault`], [`FaultRule`], [`Emulator::inject`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -24,8 +25,10 @@ mod auth;
 mod control;
 mod encode;
 mod errors;
+mod faults;
 mod handlers;
 mod mutation;
+mod request_log;
 mod rng;
 mod sample;
 mod schema;
@@ -39,7 +42,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use spillway_convex_protocol::Value;
 
 pub use errors::EmulatorError;
+pub use faults::{Fault, FaultRule};
 pub use mutation::{Applied, Mutation};
+pub use request_log::LoggedRequest;
 pub use server::ServerHandle;
 
 use store::Store;
@@ -93,29 +98,15 @@ impl Default for EmulatorConfig {
     }
 }
 
-/// One logged `/api/*` request.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct LoggedRequest {
-    /// HTTP method (`GET`, `POST`, …).
-    pub method: String,
-    /// Path, e.g. `/api/list_snapshot`.
-    pub path: String,
-    /// Raw query string without `?` (empty if none).
-    pub query: String,
-    /// Request body as text (lossy UTF-8).
-    pub body: String,
-    /// Request headers in arrival order (names lowercase).
-    pub headers: Vec<(String, String)>,
-    /// Response status code.
-    pub status: u16,
-}
-
 /// State shared by the Rust API and the HTTP handlers.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Mutex<Store>,
     pub(crate) config: Mutex<EmulatorConfig>,
     pub(crate) requests: Mutex<Vec<LoggedRequest>>,
+    pub(crate) faults: Mutex<faults::FaultState>,
+    /// Wakes requests held by [`Fault::Hang`] (on [`Emulator::clear_faults`]).
+    pub(crate) hang_release: tokio::sync::Notify,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test thread must not wedge the emulator).
@@ -133,11 +124,14 @@ impl Emulator {
     /// An empty deployment.
     pub fn new(config: EmulatorConfig) -> Self {
         let store = Store::new(config.seed, config.clock_start_ns, config.clock_step_ns);
+        let faults = faults::FaultState::new(config.seed);
         Emulator {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
                 config: Mutex::new(config),
                 requests: Mutex::new(Vec::new()),
+                faults: Mutex::new(faults),
+                hang_release: tokio::sync::Notify::new(),
             }),
         }
     }

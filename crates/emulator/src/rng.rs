@@ -1,4 +1,5 @@
-//! A tiny deterministic random number generator (SplitMix64) for tablet and document ids.
+//! A tiny deterministic random number generator (SplitMix64) for tablet and document ids and
+//! fault probabilities.
 //!
 //! The emulator must be reproducible from `EmulatorConfig::seed` (spec §18.1), so it never reads
 //! the operating system's entropy.
@@ -35,6 +36,11 @@ impl SplitMix64 {
                 return out;
             }
         }
+    }
+
+    /// A uniform float in `[0, 1)`.
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A number in `0..n` (`n > 0`).

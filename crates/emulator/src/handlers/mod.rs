@@ -1,5 +1,6 @@
 //! The `/api/*` routes of the legacy streaming export API (spec §2.1) and their shared request
-//! plumbing: request log, `Convex-Client` check, query/body parsing and the check order of §2.4.
+//! plumbing: `Convex-Client` check, query/body parsing and the check order of §2.4 (the request
+//! log and fault injection wrap them, see [`crate::request_log`]).
 
 mod deltas;
 mod schemas;
@@ -8,8 +9,8 @@ mod snapshot;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::Request;
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,12 +22,9 @@ use spillway_convex_protocol::wire::{codes, paths};
 
 use crate::auth::{authenticate, authorize, check_client_version};
 use crate::errors::ApiError;
-use crate::{LoggedRequest, Shared, lock};
+use crate::{Shared, lock};
 
-/// Largest request body the emulator reads (bodies are small JSON objects).
-const MAX_BODY: usize = 16 << 20;
-
-/// The export routes with the request log and `Convex-Client` middleware.
+/// The export routes with the request log / fault injection and `Convex-Client` middleware.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
@@ -41,7 +39,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(paths::TEST_CONNECTION, get(schemas::test_connection))
         .route(paths::TABLE_COLUMN_NAMES, get(schemas::column_names))
         .layer(middleware::from_fn(client_version))
-        .layer(middleware::from_fn_with_state(shared.clone(), log_requests))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            crate::request_log::log_and_inject,
+        ))
         .with_state(shared)
 }
 
@@ -53,40 +54,6 @@ async fn client_version(req: Request, next: Next) -> Response {
         return e.into_response();
     }
     next.run(req).await
-}
-
-/// Records every `/api/*` request with its response status.
-async fn log_requests(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/api/") {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
-    let mut entry = LoggedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or_default().to_string(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        status: 0,
-    };
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    entry.status = response.status().as_u16();
-    lock(&shared.requests).push(entry);
-    response
 }
 
 /// Handler result: a ready JSON body or an error envelope.
