@@ -204,10 +204,17 @@ impl ConvexClient {
             .map_err(|e| self.transport_error(path, &e))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
+                let why = match std::str::from_utf8(&body) {
+                    Err(bad) => format!(
+                        "{e}; the body is not valid UTF-8 at byte {}",
+                        bad.valid_up_to()
+                    ),
+                    Ok(_) => e.to_string(),
+                };
                 ApiError::new(
                     ErrorKind::Transient,
                     format!(
-                        "{path} on {} returned a body that is not the expected JSON ({e}): {}",
+                        "{path} on {} returned a body that is not the expected JSON ({why}): {}",
                         self.host,
                         snippet(&body)
                     ),

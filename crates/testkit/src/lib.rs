@@ -5,7 +5,7 @@
 //! - [`Fixture`]: an emulator served over real HTTP on 127.0.0.1 plus a DuckDB file in a temp
 //!   directory, with one-call syncs.
 //! - [`HookedDestination`]: a destination that fails, stalls or cancels on cue.
-//! - [`docs`]: terse emulator mutations.
+//! - [`docs`]: terse emulator mutations; [`random`]: seeded random transactions.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -14,6 +14,7 @@ pub mod docs;
 mod dump;
 mod fixture;
 pub mod hooks;
+pub mod random;
 
 pub use compare::{Mismatch, compare_duckdb_with_emulator};
 pub use dump::dump;
