@@ -63,8 +63,30 @@ async fn malformed_toml_names_file_and_line() {
 async fn unknown_key_in_source_is_named() {
     let text = good_config("d.duckdb").replace("deploy_key", "tabels = [\"a\"]\ndeploy_key");
     let line = config_error(&text).await;
-    assert!(line.contains("tabels"), "{line}");
+    assert!(line.contains("line 4, column 1: source.tabels"), "{line}");
     assert!(line.contains("tables"), "lists the valid keys: {line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_types_name_the_key_and_its_line() {
+    for (extra, expected) in [
+        (
+            "tables = \"users\"",
+            "line 4, column 1: source.tables: invalid type: string",
+        ),
+        (
+            "retry_for = 10",
+            "line 4, column 1: source.retry_for: invalid type: integer",
+        ),
+        (
+            "resnapshot_on_expiry = 1",
+            "line 4, column 1: source.resnapshot_on_expiry: invalid type",
+        ),
+    ] {
+        let text = good_config("d.duckdb").replace("deploy_key", &format!("{extra}\ndeploy_key"));
+        let line = config_error(&text).await;
+        assert!(line.contains(expected), "{extra}: {line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
