@@ -40,6 +40,13 @@ pub fn row_stream(row: &WireRow) -> Result<StreamId, String> {
         .get("_table")
         .and_then(|v| v.as_str())
         .ok_or("row has no string `_table`")?;
+    // `/` separates the component path in the qualified name (the destination table and the
+    // saved state's key): a root table `a/b` would alias table `b` of component `a`.
+    if table.is_empty() || table.contains('/') {
+        return Err(format!(
+            "row has an invalid `_table` {table:?} (empty or containing `/`)"
+        ));
+    }
     let component = row
         .get("_component")
         .and_then(|v| v.as_str())
@@ -270,6 +277,20 @@ mod tests {
         assert!(m.is_null(2));
         assert!(b.rows.column(3).as_boolean().value(2));
         assert!(b.rows.column(1).is_null(2));
+    }
+
+    #[test]
+    fn table_names_that_would_alias_another_stream_are_refused() {
+        // Found by fuzz/fuzz_targets/page_parser.rs: a root table `a/b` had the qualified name
+        // of table `b` of component `a`.
+        let e = row_stream(&wire(
+            r#"{"_component":"","_table":"a/b","_id":"x","_ts":1}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains(r#"`_table` "a/b""#), "{e}");
+        assert!(row_stream(&wire(r#"{"_table":"","_id":"x","_ts":1}"#)).is_err());
+        let s = row_stream(&wire(r#"{"_component":"a","_table":"b"}"#)).unwrap();
+        assert_eq!(StreamId::parse(&s.qualified()), s);
     }
 
     #[test]
