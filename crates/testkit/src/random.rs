@@ -13,7 +13,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -21,7 +21,7 @@ impl Rng {
     }
     /// A number in `0..n`.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 }
 
@@ -36,7 +36,7 @@ pub fn random_fields(rng: &mut Rng) -> BTreeMap<String, Value> {
         let v = match rng.below(9) {
             0 => continue, // field absent
             // Any Int64: beyond ±2^53 a mix with floats must widen to JSON, not DOUBLE.
-            1 => Value::Int64(rng.next() as i64),
+            1 => Value::Int64(rng.next_u64() as i64),
             2 => Value::Float64((rng.below(1000) as f64) / 7.0),
             3 => s(&format!("t{}", rng.below(100))),
             4 => Value::Boolean(rng.below(2) == 0),
