@@ -1,0 +1,257 @@
+//! Helpers shared by the integration tests: batches built with Arrow, and a destination in a
+//! schema of its own (dropped when the test ends, even by a panic) on the machine's Postgres.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch,
+    StringArray,
+};
+use arrow_schema::Schema;
+use serde_json::{Map, Value};
+use spillway_core::schema::system_fields;
+use spillway_core::{Batch, Checkpoint, ColumnType, SourceState, StateKey, StreamId};
+use spillway_dest_postgres::{PostgresConfig, PostgresDestination};
+use tokio_postgres::NoTls;
+
+/// The test server: `SPILLWAY_TEST_POSTGRES_URL`, else the machine's Postgres.
+pub fn url() -> String {
+    std::env::var("SPILLWAY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Prefix of the schemas the tests create.
+const PREFIX: &str = "spw_test_";
+
+/// A schema of one test; dropped (with everything in it) when this guard drops.
+pub struct TestSchema {
+    pub name: String,
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A runtime of its own: Drop cannot await, and the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok((client, conn)) = tokio_postgres::connect(&url(), NoTls).await else {
+                    return;
+                };
+                tokio::spawn(conn);
+                let _ = client
+                    .batch_execute(&format!(
+                        "SET lock_timeout = '30s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                    ))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// How to bring Postgres up, for failure messages.
+pub fn how_to_start() -> String {
+    format!(
+        "Postgres is needed at {} (set SPILLWAY_TEST_POSTGRES_URL to use another). Start it with \
+         `scripts/services.sh` (it runs `pg_ctlcluster --skip-systemctl-redirect \
+         $(ls /etc/postgresql) main start` and creates the database `test`)",
+        url()
+    )
+}
+
+/// A fresh schema name, unique across parallel tests and processes.
+fn schema_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "{PREFIX}{secs}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A new schema guard and a configuration writing into it (nothing created yet).
+pub fn config() -> (TestSchema, PostgresConfig) {
+    let schema = TestSchema {
+        name: schema_name(),
+    };
+    let cfg = PostgresConfig::new(url()).with_schema(&schema.name);
+    (schema, cfg)
+}
+
+/// Connects to `cfg`, failing the test with how to start Postgres if it is down.
+pub async fn connect(cfg: &PostgresConfig) -> PostgresDestination {
+    match PostgresDestination::connect(cfg).await {
+        Ok(d) => d,
+        Err(e) => panic!("{e}\n{}", how_to_start()),
+    }
+}
+
+/// A destination in a schema of its own. Keep the guard alive for the whole test (bind it
+/// first, so it drops last).
+pub async fn open() -> (TestSchema, PostgresConfig, PostgresDestination) {
+    let (schema, cfg) = config();
+    let dest = connect(&cfg).await;
+    (schema, cfg, dest)
+}
+
+/// A plain client on the test server, for what the destination does not expose.
+pub async fn client() -> tokio_postgres::Client {
+    let (client, conn) = match tokio_postgres::connect(&url(), NoTls).await {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{}", how_to_start()),
+    };
+    tokio::spawn(conn);
+    client
+}
+
+/// One revision: `(id, ts, deleted)`.
+pub type Rev<'a> = (&'a str, i64, bool);
+
+/// A user column of a batch.
+pub struct Col {
+    pub name: String,
+    pub ty: ColumnType,
+    pub array: ArrayRef,
+}
+
+pub fn int(name: &str, v: Vec<Option<i64>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Int64,
+        array: Arc::new(Int64Array::from(v)),
+    }
+}
+pub fn float(name: &str, v: Vec<Option<f64>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Float64,
+        array: Arc::new(Float64Array::from(v)),
+    }
+}
+pub fn boolean(name: &str, v: Vec<Option<bool>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Boolean,
+        array: Arc::new(BooleanArray::from(v)),
+    }
+}
+pub fn text(name: &str, v: Vec<Option<&str>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Utf8,
+        array: Arc::new(StringArray::from(v)),
+    }
+}
+pub fn json(name: &str, v: Vec<Option<&str>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Json,
+        array: Arc::new(StringArray::from(v)),
+    }
+}
+pub fn bytes(name: &str, v: Vec<Option<&[u8]>>) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Binary,
+        array: Arc::new(BinaryArray::from(v)),
+    }
+}
+pub fn nulls(name: &str, n: usize) -> Col {
+    Col {
+        name: name.into(),
+        ty: ColumnType::Null,
+        array: Arc::new(NullArray::new(n)),
+    }
+}
+
+/// A batch of `revs` with user columns `cols` (`_creationTime` = `ts / 1000`, null for
+/// tombstones).
+pub fn batch(stream: &StreamId, revs: &[Rev<'_>], cols: Vec<Col>) -> Batch {
+    let mut fields = system_fields();
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(
+            revs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            revs.iter()
+                .map(|r| (!r.2).then_some(r.1 as f64 / 1000.0))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            revs.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            revs.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )),
+    ];
+    for c in cols {
+        fields.push(c.ty.field(&c.name));
+        arrays.push(c.array);
+    }
+    let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    Batch::try_new(stream.clone(), rows).unwrap()
+}
+
+/// A checkpoint with state `{"n": n}`.
+pub fn checkpoint(n: i64) -> Checkpoint {
+    Checkpoint {
+        state: SourceState(serde_json::json!({ "n": n })),
+        description: format!("page {n}"),
+    }
+}
+
+pub fn key() -> StateKey {
+    StateKey("test:source".into())
+}
+
+/// A string literal for SQL.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// All rows of `table` ordered by `_id`.
+pub async fn rows(dest: &mut PostgresDestination, table: &str) -> Vec<Map<String, Value>> {
+    let sql = format!(
+        "SELECT * FROM {} ORDER BY _id COLLATE \"C\"",
+        dest.table_ref(table)
+    );
+    dest.query_json(&sql).await.unwrap()
+}
+
+/// `(column, Postgres type)` of `table` as `"name type"` strings.
+pub async fn columns(dest: &mut PostgresDestination, table: &str) -> Vec<String> {
+    dest.columns(table)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| format!("{n} {t}"))
+        .collect()
+}
+
+/// The text Postgres holds for `column` of row `id` (`column::text`).
+pub async fn stored_text(
+    dest: &mut PostgresDestination,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> Option<String> {
+    let sql = format!(
+        "SELECT \"{column}\"::text AS v FROM {} WHERE _id = {}",
+        dest.table_ref(table),
+        lit(id)
+    );
+    let rows = dest.query_json(&sql).await.unwrap();
+    rows.first()
+        .and_then(|r| r["v"].as_str().map(str::to_string))
+}
