@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+scripts/services.sh   # PostgreSQL on 127.0.0.1:5432 with a database `test`, for dest-postgres
 # shellcheck disable=SC2086
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace $SPILLWAY_CARGO_FEATURES --no-fail-fast "$@"
