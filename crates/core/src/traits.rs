@@ -38,6 +38,8 @@ pub trait Source: Send + Sync {
     async fn streams(&self) -> Result<Vec<StreamInfo>, SourceError>;
 
     /// Reads from `resume` (or from scratch) up to the present, sending events to `out`.
+    /// With `options.full_refresh` the read starts over, and `resume` (the destination's saved
+    /// state, if any) only tells what the destination holds — e.g. tables to empty.
     ///
     /// A checkpoint is sent only where everything before it is complete; the call returns
     /// after the last checkpoint once the source has caught up.

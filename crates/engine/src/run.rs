@@ -107,12 +107,10 @@ pub async fn sync_once(
 ) -> Result<SyncReport, EngineError> {
     let started = Instant::now();
     let key = source.state_key();
-    let resume = if options.full_refresh {
-        None
-    } else {
-        dest.load_state(&key).await.map_err(|e| dest_err(dest, e))?
-    };
-    info!(destination = %dest.name(), state_key = %key, resuming = resume.is_some(), full_refresh = options.full_refresh, "Sync started.");
+    // Loaded even for a full refresh: the source then starts over but can still see what the
+    // destination holds (e.g. which tables to empty).
+    let resume = dest.load_state(&key).await.map_err(|e| dest_err(dest, e))?;
+    info!(destination = %dest.name(), state_key = %key, resuming = resume.is_some() && !options.full_refresh, full_refresh = options.full_refresh, "Sync started.");
     let read_options = ReadOptions {
         full_refresh: options.full_refresh,
     };

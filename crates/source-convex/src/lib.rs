@@ -129,9 +129,17 @@ impl Source for ConvexSource {
         options: &ReadOptions,
         out: EventSender,
     ) -> Result<(), SourceError> {
-        let resume = match resume {
-            Some(s) if !options.full_refresh => Some(ConvexState::from_source_state(&s)?),
-            _ => None,
+        let (resume, stale_tables) = match resume {
+            Some(s) if !options.full_refresh => (Some(ConvexState::from_source_state(&s)?), None),
+            // A full refresh empties every table the previous position had seen, even those
+            // the server no longer lists (dropped tables send no tombstones, spec §17.13).
+            Some(s) => (
+                None,
+                ConvexState::from_source_state(&s)
+                    .ok()
+                    .map(|s| s.tables_seen),
+            ),
+            None => (None, None),
         };
         let mut reader = read::Reader {
             client: &self.client,
@@ -141,6 +149,6 @@ impl Source for ConvexSource {
             resnapshot_on_expiry: self.resnapshot_on_expiry,
             warned: BTreeSet::new(),
         };
-        reader.run(resume).await
+        reader.run(resume, stale_tables.unwrap_or_default()).await
     }
 }

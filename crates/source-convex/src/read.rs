@@ -40,14 +40,18 @@ fn closed() -> SourceError {
 }
 
 impl Reader<'_> {
-    /// Reads from `resume` (or a fresh snapshot) up to the present.
-    pub async fn run(&mut self, resume: Option<ConvexState>) -> Result<(), SourceError> {
+    /// Reads from `resume` (or a fresh snapshot) up to the present. `stale_tables` (qualified
+    /// names) are truncated when a fresh snapshot starts.
+    pub async fn run(
+        &mut self,
+        resume: Option<ConvexState>,
+        mut stale_tables: BTreeSet<String>,
+    ) -> Result<(), SourceError> {
         let mut state = resume;
         let mut restarts = 0;
-        // Tables the destination holds from an expired position: truncated at the start of the
-        // re-snapshot even if the server no longer lists them or they are now empty, so rows
-        // deleted while the position was expired do not survive.
-        let mut stale_tables = BTreeSet::new();
+        // Tables the destination holds from an expired position are truncated at the start of
+        // the re-snapshot even if the server no longer lists them or they are now empty, so
+        // rows deleted while the position was expired do not survive.
         loop {
             let result = match &state {
                 None => self.snapshot(None, std::mem::take(&mut stale_tables)).await,

@@ -201,9 +201,9 @@ async fn expired_deltas_cursor_resnapshots() {
 
 /// §17.6 + §17.13: a table dropped while the deltas cursor was expired (the legacy API sends
 /// no tombstones for it, and no longer lists it) is emptied by the re-snapshot, because the
-/// re-snapshot truncates every table the expired position had seen.
+/// re-snapshot truncates every table the expired position had seen; so does `--full-refresh`.
 #[tokio::test(flavor = "multi_thread")]
-async fn resnapshot_empties_a_table_dropped_while_expired() {
+async fn resnapshot_and_full_refresh_empty_a_dropped_table() {
     let fx = Fixture::new().await;
     fx.emulator.seed_sample(60).unwrap();
     fx.sync().await.unwrap();
@@ -225,6 +225,27 @@ async fn resnapshot_empties_a_table_dropped_while_expired() {
         after[0]["n"].as_i64(),
         Some(0),
         "rows of the dropped table survived"
+    );
+
+    // The same through `--full-refresh`.
+    let fx = Fixture::new().await;
+    fx.emulator.seed_sample(60).unwrap();
+    fx.sync().await.unwrap();
+    fx.emulator.drop_table("", "users").unwrap();
+    let full = SyncOptions {
+        full_refresh: true,
+        ..SyncOptions::default()
+    };
+    fx.sync_with(fx.source(), &full).await.unwrap();
+    fx.assert_synced();
+    let after = fx
+        .open_dest()
+        .query_json("SELECT count(*) AS n FROM users")
+        .unwrap();
+    assert_eq!(
+        after[0]["n"].as_i64(),
+        Some(0),
+        "the dropped table kept its rows"
     );
 }
 
