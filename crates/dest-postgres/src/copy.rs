@@ -114,10 +114,15 @@ impl ToSql for Cell<'_> {
 }
 
 /// Copies `rows` rows of `columns` into `table` (a quoted, qualified name) whose columns
-/// `names` have the Postgres `types`. A string holding NUL stops the copy with `on_nul(row,
-/// column index)`. Returns the number of rows copied.
+/// `names` have the Postgres `types`; `what` describes the copy for messages. A string holding
+/// NUL stops the copy with `on_nul(row, column index)`. Returns the number of rows copied.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "two callers; the arguments are all distinct"
+)]
 pub(crate) async fn copy_in(
     db: &Db,
+    what: &str,
     table: &str,
     names: &[String],
     types: &[Type],
@@ -136,7 +141,7 @@ pub(crate) async fn copy_in(
             ),
         ));
     }
-    let what = || format!("copying {rows} rows into {table}");
+    let what = || what.to_string();
     let sql = format!("COPY {table} ({}) FROM STDIN BINARY", names.join(", "));
     let sink = db
         .client

@@ -156,7 +156,8 @@ impl PostgresDestination {
                 ),
             )
         };
-        copy_in(&self.db, STAGE, &names, &types, &values, n, on_nul).await?;
+        let what = format!("staging {n} rows for table {table:?}");
+        copy_in(&self.db, &what, STAGE, &names, &types, &values, n, on_nul).await?;
 
         // Merge.
         let sql = merge_sql(&self.table_ref(&table), &schema, &columns);

@@ -124,9 +124,16 @@ async fn to_json(
             Values::of(&json).ok_or_else(|| internal_error(&db.target, what()))?,
         ];
         // JSON text escapes NUL, so `on_nul` cannot fire; keep a message all the same.
-        copy_in(db, CONV, &names, &types, &cols, rows.len(), |_, _| {
-            data_error(&db.target, format!("{}: a value holds NUL", what()))
-        })
+        copy_in(
+            db,
+            &what(),
+            CONV,
+            &names,
+            &types,
+            &cols,
+            rows.len(),
+            |_, _| data_error(&db.target, format!("{}: a value holds NUL", what())),
+        )
         .await?;
         if (rows.len() as i64) < CHUNK {
             break;

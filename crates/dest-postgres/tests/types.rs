@@ -308,3 +308,21 @@ async fn names_postgres_would_truncate_are_refused() {
     dest.commit(&key(), &checkpoint(1)).await.unwrap();
     assert_eq!(rows(&mut dest, &ok).await[0][&ok], json!(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_json_is_a_data_error_naming_the_column() {
+    let (_schema, _cfg, mut dest) = open().await;
+    let e = dest
+        .write(&batch(
+            &StreamId::root("t"),
+            &[("a", 1, false), ("b", 1, false)],
+            vec![json("j", vec![Some("[1]"), Some("{not json")])],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Data, "{e}");
+    assert!(e.message.contains("table \"t\""), "{e}");
+    assert!(e.message.contains("column j"), "{e}");
+    dest.rollback().await.unwrap();
+    assert!(dest.tables().await.unwrap().is_empty());
+}

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow_array::{
@@ -66,13 +66,17 @@ pub fn how_to_start() -> String {
     )
 }
 
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// A fresh schema name, unique across parallel tests and processes.
 fn schema_name() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = now_secs();
     format!(
         "{PREFIX}{secs}_{}_{}",
         std::process::id(),
@@ -97,9 +101,39 @@ pub async fn connect(cfg: &PostgresConfig) -> PostgresDestination {
     }
 }
 
+/// Drops the schemas of test processes that died more than an hour ago (once per process):
+/// a killed test never ran its guard's `Drop`.
+async fn drop_stale_schemas() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let c = client().await;
+    let rows = c
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&PREFIX],
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        let name: String = r.get(0);
+        let born = name[PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok());
+        if born.is_some_and(|b| b + 3600 < now_secs()) {
+            let _ = c
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .await;
+        }
+    }
+}
+
 /// A destination in a schema of its own. Keep the guard alive for the whole test (bind it
 /// first, so it drops last).
 pub async fn open() -> (TestSchema, PostgresConfig, PostgresDestination) {
+    drop_stale_schemas().await;
     let (schema, cfg) = config();
     let dest = connect(&cfg).await;
     (schema, cfg, dest)
