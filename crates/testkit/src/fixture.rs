@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spillway_core::{DestError, StreamId};
 use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
-use spillway_emulator::{Emulator, EmulatorConfig, ServerHandle};
+use spillway_emulator::{Emulator, EmulatorConfig, LoggedRequest, ServerHandle};
 use spillway_engine::{CancellationToken, EngineError, SyncOptions, SyncReport, sync_once};
 use spillway_source_convex::{ConvexConfig, ConvexSource};
 
@@ -128,6 +128,15 @@ impl Fixture {
                 .map(|d| format!("  {d}\n"))
                 .collect::<String>()
         );
+    }
+
+    /// The logged requests to `path` (e.g. `/api/list_snapshot`), oldest first.
+    pub fn calls(&self, path: &str) -> Vec<LoggedRequest> {
+        self.emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
     }
 
     /// Stops the server.

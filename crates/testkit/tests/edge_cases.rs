@@ -15,14 +15,6 @@ use spillway_testkit::{ADMIN_KEY, Fixture};
 
 const DAY_NS: i64 = 86_400_000_000_000;
 
-fn calls(fx: &Fixture, path: &str) -> Vec<LoggedRequest> {
-    fx.emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == path)
-        .collect()
-}
-
 fn body(r: &LoggedRequest) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap()
 }
@@ -60,7 +52,7 @@ async fn empty_pages_snapshot_continuity_and_headers() {
     fx.sync().await.unwrap();
     fx.assert_synced();
 
-    let pages = calls(&fx, "/api/list_snapshot");
+    let pages = fx.calls("/api/list_snapshot");
     assert!(pages.len() > 10, "{}", pages.len());
     let first_snapshot = body(&pages[0])["snapshot"].clone();
     assert!(first_snapshot.is_null());
@@ -145,7 +137,7 @@ async fn expired_snapshot_restarts_and_removes_rows_deleted_meanwhile() {
     fx.emulator.clear_requests();
     fx.sync().await.unwrap();
     fx.assert_synced();
-    let pages = calls(&fx, "/api/list_snapshot");
+    let pages = fx.calls("/api/list_snapshot");
     assert!(
         body(&pages[0])["snapshot"].is_i64(),
         "the rerun should first try to resume: {}",
@@ -193,10 +185,7 @@ async fn expired_deltas_cursor_resnapshots() {
     fx.emulator.clear_requests();
     fx.sync().await.unwrap();
     fx.assert_synced();
-    assert!(
-        !calls(&fx, "/api/list_snapshot").is_empty(),
-        "no re-snapshot"
-    );
+    assert!(!fx.calls("/api/list_snapshot").is_empty(), "no re-snapshot");
 }
 
 /// §17.6 + §17.13: a table dropped while the deltas cursor was expired (the legacy API sends
@@ -287,7 +276,7 @@ async fn table_selection_and_new_tables() {
     fx.emulator.clear_requests();
     fx.sync().await.unwrap();
     fx.assert_synced();
-    assert!(calls(&fx, "/api/list_snapshot").is_empty());
+    assert!(fx.calls("/api/list_snapshot").is_empty());
 }
 
 /// §17.27, §10: each auth failure is reported as what to fix, and never retried.

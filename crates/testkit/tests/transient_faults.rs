@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spillway_core::ErrorKind;
-use spillway_emulator::{EmulatorConfig, Fault, FaultRule, LoggedRequest};
+use spillway_emulator::{EmulatorConfig, Fault, FaultRule};
 use spillway_engine::{EngineError, SyncOptions};
 use spillway_source_convex::ConvexSource;
 use spillway_source_convex::retry::RetryPolicy;
@@ -46,14 +46,6 @@ fn quick_source(
         total: Duration::from_secs(60),
     });
     Arc::new(source)
-}
-
-fn calls(fx: &Fixture, path: &str) -> Vec<LoggedRequest> {
-    fx.emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == path)
-        .collect()
 }
 
 async fn source_error(fx: &Fixture, source: Arc<ConvexSource>) -> spillway_core::SourceError {
@@ -156,7 +148,7 @@ async fn a_hang_past_the_request_timeout_is_retried() {
         .await
         .unwrap();
     fx.assert_synced();
-    let pages = calls(&fx, SNAPSHOT);
+    let pages = fx.calls(SNAPSHOT);
     assert_eq!(pages[2].fault.as_deref(), Some("hang"));
     assert_eq!(
         pages[2].body_json, pages[3].body_json,
@@ -196,13 +188,13 @@ async fn a_persistent_500_is_given_up_after_a_few_attempts() {
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
     assert!(e.message.contains("gave up after 6 attempts"), "{e}");
     assert!(e.message.contains("source.tables"), "{e}");
-    assert_eq!(calls(&fx, SNAPSHOT).len(), 2 + 6);
+    assert_eq!(fx.calls(SNAPSHOT).len(), 2 + 6);
     // The two pages before the failures stay committed; a rerun continues from them.
     fx.emulator.clear_faults();
     fx.emulator.clear_requests();
     fx.sync().await.unwrap();
     fx.assert_synced();
-    assert!(!calls(&fx, SNAPSHOT)[0].body_json.clone().unwrap()["cursor"].is_null());
+    assert!(!fx.calls(SNAPSHOT)[0].body_json.clone().unwrap()["cursor"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -242,7 +234,7 @@ async fn auth_failures_and_unexpected_400s_are_not_retried() {
         let e = source_error(&fx, quick_source(&fx, |_| {})).await;
         assert_eq!(e.kind, kind, "{name}: {e}");
         assert!(e.message.contains(says), "{name}: {e}");
-        assert_eq!(calls(&fx, SNAPSHOT).len(), 2, "{name} was retried");
+        assert_eq!(fx.calls(SNAPSHOT).len(), 2, "{name} was retried");
     }
 }
 
@@ -261,7 +253,8 @@ async fn expired_cursors_mid_run_restart_the_snapshot() {
         .await
         .unwrap();
     fx.assert_synced();
-    let fresh_starts = calls(&fx, SNAPSHOT)
+    let fresh_starts = fx
+        .calls(SNAPSHOT)
         .iter()
         .filter(|r| r.body_json.as_ref().unwrap()["cursor"].is_null())
         .count();
