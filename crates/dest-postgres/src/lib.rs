@@ -16,7 +16,7 @@
 //!
 //! **NUL in strings.** Postgres `text` cannot hold the character U+0000. Rather than drop or
 //! alter it silently, a write whose string holds one fails with a
-//! [`ErrorKind::Data`](spillway_core::ErrorKind::Data) error naming the table, column and
+//! [`ErrorKind::Data`] error naming the table, column and
 //! `_id`; nothing of that transaction is committed. (Inside JSON values NUL is the escape
 //! `\u0000`, which `json` stores as written.)
 //!
