@@ -9,12 +9,12 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
-use arrow_schema::ArrowError;
+use arrow_schema::{ArrowError, DataType};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::StreamId;
-use crate::schema::{ColumnType, SYSTEM_COLUMNS};
+use crate::schema::{CREATION_TIME, ColumnType, DELETED, ID, SYSTEM_COLUMNS, TS};
 
 /// Rows of one stream: the system columns (`_id`, `_creationTime`, `_ts`, `_deleted`) then
 /// one column per user field, typed as in [`ColumnType`].
@@ -38,6 +38,34 @@ impl Batch {
             }
         }
         Ok(Batch { stream, rows })
+    }
+
+    /// Checks that the rows start with the system columns typed as [`crate::schema`] says
+    /// (`_creationTime` may be an all-null column); the error names the first wrong column.
+    /// Destinations check this before writing, since `rows` can be built without
+    /// [`Batch::try_new`].
+    pub fn check_system_columns(&self) -> Result<(), String> {
+        let schema = self.rows.schema();
+        let fields = schema.fields();
+        let expected: [(&str, &[DataType]); 4] = [
+            (ID, &[DataType::Utf8]),
+            (CREATION_TIME, &[DataType::Float64, DataType::Null]),
+            (TS, &[DataType::Int64]),
+            (DELETED, &[DataType::Boolean]),
+        ];
+        for (i, (name, types)) in expected.iter().enumerate() {
+            let ok = fields
+                .get(i)
+                .is_some_and(|f| f.name() == name && types.contains(f.data_type()));
+            if !ok {
+                return Err(format!(
+                    "batch for table {:?} must start with the system columns {SYSTEM_COLUMNS:?} \
+                     (column {i} should be {name} of type {types:?})",
+                    self.stream.qualified()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The user columns (after the system columns) with their logical types.

@@ -4,6 +4,7 @@
 //! - [`Batch`]: Arrow rows of one stream, with the system columns of [`schema`].
 //! - [`SourceEvent`]: what a source emits (batches, truncates, checkpoints).
 //! - [`Source`] / [`Destination`]: the connector traits.
+//! - [`table`]: a destination table's columns and how they evolve to hold a batch.
 //! - [`channel`]: the byte-bounded channel between a source and the engine, so a slow
 //!   destination stops the source and memory stays flat.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod schema;
 pub mod stream;
+pub mod table;
 pub mod traits;
 
 pub use batch::Batch;

@@ -21,6 +21,7 @@ use duckdb::arrow::array::{Array, ArrayRef, RecordBatch};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, ID, TS};
+use spillway_core::table::{Change, TableSchema};
 use spillway_core::{ColumnType, DestError};
 use tracing::info;
 
@@ -77,31 +78,15 @@ pub(crate) fn parse_sql_type(s: &str) -> Option<ColumnType> {
     })
 }
 
-/// The user columns of a destination table, in table order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct TableSchema {
-    /// `(name, type)` after the system columns.
-    pub(crate) columns: Vec<(String, ColumnType)>,
-}
-
-impl TableSchema {
-    /// The type of column `name`, if the table has it.
-    pub(crate) fn get(&self, name: &str) -> Option<ColumnType> {
-        self.columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| *t)
-    }
-
-    /// A column whose name equals `name` ignoring case but is spelled differently (DuckDB
-    /// identifiers are case-insensitive, so both cannot coexist).
-    pub(crate) fn case_clash(&self, name: &str) -> Option<&str> {
-        self.columns
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .chain(SYSTEM_DDL.iter().map(|(n, _)| *n))
-            .find(|n| *n != name && n.eq_ignore_ascii_case(name))
-    }
+/// A column of `schema` (or a system column) whose name equals `name` ignoring case but is
+/// spelled differently (DuckDB identifiers are case-insensitive, so both cannot coexist).
+pub(crate) fn case_clash<'a>(schema: &'a TableSchema, name: &str) -> Option<&'a str> {
+    schema
+        .columns
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(SYSTEM_DDL.iter().map(|(n, _)| *n))
+        .find(|n| *n != name && n.eq_ignore_ascii_case(name))
 }
 
 /// `CREATE TABLE` for a destination table.
@@ -182,52 +167,6 @@ pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<TableSchema>, De
         columns.push((name, t));
     }
     Ok(Some(TableSchema { columns }))
-}
-
-/// A change of a table's columns.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Change {
-    /// A new column.
-    Add(String, ColumnType),
-    /// A column widened from one type to a wider one.
-    Widen {
-        /// The column.
-        column: String,
-        /// Its type until now.
-        from: ColumnType,
-        /// Its new type.
-        to: ColumnType,
-    },
-}
-
-/// The columns `current` must have to hold `incoming`, and the changes that lead there.
-pub(crate) fn plan(
-    current: &TableSchema,
-    incoming: &[(String, ColumnType)],
-) -> (TableSchema, Vec<Change>) {
-    let mut target = current.clone();
-    let mut changes = Vec::new();
-    for (name, ty) in incoming {
-        match target.columns.iter_mut().find(|(n, _)| n == name) {
-            None if *ty == ColumnType::Null => {}
-            None => {
-                target.columns.push((name.clone(), *ty));
-                changes.push(Change::Add(name.clone(), *ty));
-            }
-            Some((_, have)) => {
-                let wide = have.widen(*ty);
-                if wide != *have {
-                    changes.push(Change::Widen {
-                        column: name.clone(),
-                        from: *have,
-                        to: wide,
-                    });
-                    *have = wide;
-                }
-            }
-        }
-    }
-    (target, changes)
 }
 
 /// Applies `changes` to `table` (whose columns are `current`) so it has the columns of
@@ -420,44 +359,6 @@ mod tests {
         assert_eq!(quote("waitlist/entries"), "\"waitlist/entries\"");
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("it's"), "'it''s'");
-    }
-
-    #[test]
-    fn plan_adds_and_widens() {
-        let current = TableSchema {
-            columns: vec![("a".into(), Int64), ("b".into(), Utf8)],
-        };
-        let incoming = vec![
-            ("a".to_string(), Float64),
-            ("b".to_string(), Utf8),
-            ("c".to_string(), Null),
-            ("d".to_string(), Boolean),
-        ];
-        let (target, changes) = plan(&current, &incoming);
-        assert_eq!(
-            target.columns,
-            vec![
-                ("a".into(), Float64),
-                ("b".into(), Utf8),
-                ("d".into(), Boolean)
-            ]
-        );
-        assert_eq!(
-            changes,
-            vec![
-                Change::Widen {
-                    column: "a".into(),
-                    from: Int64,
-                    to: Float64
-                },
-                Change::Add("d".into(), Boolean)
-            ]
-        );
-        let (_, none) = plan(
-            &target,
-            &[("a".to_string(), Int64), ("b".to_string(), Null)],
-        );
-        assert!(none.is_empty());
     }
 
     #[test]

@@ -36,13 +36,14 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+use spillway_core::table::TableSchema;
 use spillway_core::{Batch, Checkpoint, DestError, Destination, SourceState, StateKey, StreamId};
 use tracing::debug;
 
 pub use config::DuckDbConfig;
 
 use crate::db::Db;
-use crate::ddl::{TableSchema, create_table_sql, quote};
+use crate::ddl::{create_table_sql, quote};
 use crate::error::{Context, data_error};
 
 /// The DuckDB destination (write mode `upsert`).

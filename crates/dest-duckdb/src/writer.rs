@@ -15,11 +15,12 @@ use duckdb::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, new_null_ar
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
+use spillway_core::table::{TableSchema, plan};
 use spillway_core::{Batch, ColumnType, DestError};
 use tracing::trace;
 
 use crate::DuckDbDestination;
-use crate::ddl::{self, TableSchema, quote, stage_sql_type};
+use crate::ddl::{self, quote, stage_sql_type};
 use crate::error::data_error;
 
 /// The staging table (temporary, one per batch).
@@ -33,7 +34,9 @@ impl DuckDbDestination {
     /// Applies one batch inside the open transaction.
     pub(crate) fn write_sync(&mut self, batch: &Batch) -> Result<(), DestError> {
         let table = batch.stream.qualified();
-        check_system_columns(self, batch, &table)?;
+        batch
+            .check_system_columns()
+            .map_err(|m| data_error(&self.db.path, m))?;
         let incoming = user_columns(self, batch, &table)?;
         self.begin()?;
 
@@ -53,7 +56,7 @@ impl DuckDbDestination {
             Some(current) => {
                 check_case_clash(self, &table, &current, &incoming)?;
                 let wanted = exact_types(self, batch, &table, &current, &incoming)?;
-                let (target, changes) = ddl::plan(&current, &wanted);
+                let (target, changes) = plan(&current, &wanted);
                 if !changes.is_empty() {
                     let alter_ok = !self.txn_dirty(&table);
                     ddl::apply(&self.db, &table, &current, &target, &changes, alter_ok)?;
@@ -244,38 +247,6 @@ fn exact_types(
     Ok(out)
 }
 
-/// Checks that the batch starts with the system columns, typed as [`spillway_core::schema`]
-/// says.
-fn check_system_columns(
-    d: &DuckDbDestination,
-    batch: &Batch,
-    table: &str,
-) -> Result<(), DestError> {
-    let schema = batch.rows.schema();
-    let fields = schema.fields();
-    let expected: [(&str, &[DataType]); 4] = [
-        (ID, &[DataType::Utf8]),
-        (CREATION_TIME, &[DataType::Float64, DataType::Null]),
-        (TS, &[DataType::Int64]),
-        (DELETED, &[DataType::Boolean]),
-    ];
-    for (i, (name, types)) in expected.iter().enumerate() {
-        let ok = fields
-            .get(i)
-            .is_some_and(|f| f.name() == name && types.contains(f.data_type()));
-        if !ok {
-            return Err(data_error(
-                &d.db.path,
-                format!(
-                    "batch for table {table:?} must start with the system columns {SYSTEM_COLUMNS:?} \
-                     (column {i} should be {name} of type {types:?})"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The user columns of a batch as `(index, name, type)`, checked: Arrow type matching the
 /// logical type, no duplicates (DuckDB compares names case-insensitively), no system names.
 fn user_columns(
@@ -328,7 +299,7 @@ fn check_case_clash(
     incoming: &[(usize, String, ColumnType)],
 ) -> Result<(), DestError> {
     for (_, name, _) in incoming {
-        if let Some(other) = current.case_clash(name) {
+        if let Some(other) = ddl::case_clash(current, name) {
             return Err(data_error(
                 &d.db.path,
                 format!(

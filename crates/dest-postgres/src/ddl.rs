@@ -13,6 +13,7 @@
 //! _ts bigint NOT NULL`, then one column per user field in the order first seen.
 
 use spillway_core::schema::{CREATION_TIME, ID, TS};
+use spillway_core::table::TableSchema;
 use spillway_core::{ColumnType, DestError};
 
 use crate::config::MAX_IDENTIFIER_BYTES;
@@ -85,23 +86,6 @@ pub(crate) fn check_identifier(target: &str, what: &str, name: &str) -> Result<(
         ));
     }
     Ok(())
-}
-
-/// The user columns of a destination table, in table order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct TableSchema {
-    /// `(name, type)` after the system columns.
-    pub(crate) columns: Vec<(String, ColumnType)>,
-}
-
-impl TableSchema {
-    /// The type of column `name`, if the table has it.
-    pub(crate) fn get(&self, name: &str) -> Option<ColumnType> {
-        self.columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| *t)
-    }
 }
 
 /// `CREATE TABLE` for a destination table.
@@ -193,52 +177,6 @@ pub(crate) async fn load_table(
     Ok(Some(TableSchema { columns }))
 }
 
-/// A change of a table's columns.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Change {
-    /// A new column.
-    Add(String, ColumnType),
-    /// A column widened from one type to a wider one.
-    Widen {
-        /// The column.
-        column: String,
-        /// Its type until now.
-        from: ColumnType,
-        /// Its new type.
-        to: ColumnType,
-    },
-}
-
-/// The columns `current` must have to hold `incoming`, and the changes that lead there.
-pub(crate) fn plan(
-    current: &TableSchema,
-    incoming: &[(String, ColumnType)],
-) -> (TableSchema, Vec<Change>) {
-    let mut target = current.clone();
-    let mut changes = Vec::new();
-    for (name, ty) in incoming {
-        match target.columns.iter_mut().find(|(n, _)| n == name) {
-            None if *ty == ColumnType::Null => {}
-            None => {
-                target.columns.push((name.clone(), *ty));
-                changes.push(Change::Add(name.clone(), *ty));
-            }
-            Some((_, have)) => {
-                let wide = have.widen(*ty);
-                if wide != *have {
-                    changes.push(Change::Widen {
-                        column: name.clone(),
-                        from: *have,
-                        to: wide,
-                    });
-                    *have = wide;
-                }
-            }
-        }
-    }
-    (target, changes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,44 +204,6 @@ mod tests {
         let e = check_identifier("t", "table", &"é".repeat(32)).unwrap_err();
         assert!(e.message.contains("64 bytes"), "{e}");
         assert!(check_identifier("t", "column", "a\0b").is_err());
-    }
-
-    #[test]
-    fn plan_adds_and_widens() {
-        let current = TableSchema {
-            columns: vec![("a".into(), Int64), ("b".into(), Utf8)],
-        };
-        let incoming = vec![
-            ("a".to_string(), Float64),
-            ("b".to_string(), Utf8),
-            ("c".to_string(), Null),
-            ("d".to_string(), Boolean),
-        ];
-        let (target, changes) = plan(&current, &incoming);
-        assert_eq!(
-            target.columns,
-            vec![
-                ("a".into(), Float64),
-                ("b".into(), Utf8),
-                ("d".into(), Boolean)
-            ]
-        );
-        assert_eq!(
-            changes,
-            vec![
-                Change::Widen {
-                    column: "a".into(),
-                    from: Int64,
-                    to: Float64
-                },
-                Change::Add("d".into(), Boolean)
-            ]
-        );
-        let (_, none) = plan(
-            &target,
-            &[("a".to_string(), Int64), ("b".to_string(), Null)],
-        );
-        assert!(none.is_empty());
     }
 
     #[test]

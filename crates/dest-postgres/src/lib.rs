@@ -77,6 +77,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+use spillway_core::table::TableSchema;
 use spillway_core::{
     Batch, Checkpoint, DestError, Destination, ErrorKind, SourceState, StateKey, StreamId,
 };
@@ -85,7 +86,7 @@ use tracing::debug;
 pub use config::{DEFAULT_SCHEMA, MAX_IDENTIFIER_BYTES, PostgresConfig};
 
 use crate::db::Db;
-use crate::ddl::{TableSchema, qualified};
+use crate::ddl::qualified;
 use crate::error::{error, internal_error};
 
 /// The Postgres destination (write mode `upsert`).

@@ -12,16 +12,16 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array};
-use arrow_schema::DataType;
 use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
+use spillway_core::table::{TableSchema, plan};
 use spillway_core::{Batch, ColumnType, DestError};
 use tokio_postgres::types::Type;
 use tracing::trace;
 
 use crate::PostgresDestination;
 use crate::copy::{Values, copy_in, pg_type};
-use crate::ddl::{self, TableSchema, check_identifier, quote};
+use crate::ddl::{self, check_identifier, quote};
 use crate::error::{data_error, internal_error};
 
 /// The staging table (temporary, replaced by every batch, dropped at commit).
@@ -35,7 +35,9 @@ impl PostgresDestination {
         let table = batch.stream.qualified();
         let target = self.db.target.clone();
         check_identifier(&target, "table", &table)?;
-        check_system_columns(&target, batch, &table)?;
+        batch
+            .check_system_columns()
+            .map_err(|m| data_error(&target, m))?;
         let incoming = user_columns(&target, batch, &table)?;
         self.begin().await?;
 
@@ -60,7 +62,7 @@ impl PostgresDestination {
             }
             Some(current) => {
                 let wanted = self.exact_types(batch, &table, &current, &incoming).await?;
-                let (target_schema, changes) = ddl::plan(&current, &wanted);
+                let (target_schema, changes) = plan(&current, &wanted);
                 if !changes.is_empty() {
                     let t = self.table_ref(&table);
                     crate::widen::apply(&self.db, &table, &t, &changes).await?;
@@ -264,34 +266,6 @@ fn merge_sql(table: &str, schema: &TableSchema, columns: &[(String, ColumnType)]
         select = select.join(", "),
         set = set.join(", "),
     )
-}
-
-/// Checks that the batch starts with the system columns, typed as [`spillway_core::schema`]
-/// says.
-fn check_system_columns(target: &str, batch: &Batch, table: &str) -> Result<(), DestError> {
-    let schema = batch.rows.schema();
-    let fields = schema.fields();
-    let expected: [(&str, &[DataType]); 4] = [
-        (ID, &[DataType::Utf8]),
-        (CREATION_TIME, &[DataType::Float64, DataType::Null]),
-        (TS, &[DataType::Int64]),
-        (DELETED, &[DataType::Boolean]),
-    ];
-    for (i, (name, types)) in expected.iter().enumerate() {
-        let ok = fields
-            .get(i)
-            .is_some_and(|f| f.name() == name && types.contains(f.data_type()));
-        if !ok {
-            return Err(data_error(
-                target,
-                format!(
-                    "batch for table {table:?} must start with the system columns \
-                     {SYSTEM_COLUMNS:?} (column {i} should be {name} of type {types:?})"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The user columns of a batch as `(index, name, type)`, checked: Arrow type matching the

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray};
 use spillway_core::batch::cast_column;
 use spillway_core::schema::ID;
+use spillway_core::table::Change;
 use spillway_core::{ColumnType, DestError};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
@@ -21,7 +22,7 @@ use tracing::info;
 
 use crate::copy::{Values, copy_in};
 use crate::db::Db;
-use crate::ddl::{Change, quote, sql_type};
+use crate::ddl::{quote, sql_type};
 use crate::error::{data_error, internal_error};
 
 /// Rows converted per round trip when widening to JSON.
