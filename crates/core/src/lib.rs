@@ -17,6 +17,8 @@ pub mod event;
 pub mod schema;
 pub mod stream;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod traits;
 
 pub use batch::Batch;
