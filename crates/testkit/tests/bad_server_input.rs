@@ -6,15 +6,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
 use axum::http::header;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json, json};
+use common::{edited, json_response, serve_rewritten};
+use serde_json::json;
 use spillway_convex_protocol::Value;
 use spillway_core::ErrorKind;
 use spillway_emulator::EmulatorConfig;
@@ -24,54 +23,18 @@ use spillway_source_convex::{ConvexConfig, ConvexSource};
 use spillway_testkit::docs::insert;
 use spillway_testkit::{ADMIN_KEY, Fixture};
 
-/// Rewrites the body of the `call`-th `list_snapshot` answer (0-based); `None` passes it on.
-type Rewrite = dyn Fn(usize, &[u8]) -> Option<Response> + Send + Sync;
-
-struct Rogue {
-    rewrite: Box<Rewrite>,
-    calls: AtomicUsize,
-}
-
-async fn tamper(State(r): State<Arc<Rogue>>, req: Request, next: Next) -> Response {
-    if req.uri().path() != "/api/list_snapshot" {
-        return next.run(req).await;
-    }
-    let call = r.calls.fetch_add(1, Ordering::SeqCst);
-    let resp = next.run(req).await;
-    let (parts, body) = resp.into_parts();
-    let bytes = to_bytes(body, usize::MAX).await.unwrap();
-    match (r.rewrite)(call, &bytes) {
-        Some(rewritten) => rewritten,
-        None => Response::from_parts(parts, Body::from(bytes)),
-    }
-}
-
 /// A source reading the fixture's emulator through `rewrite`, with a short retry budget.
 async fn rogue(
     fx: &Fixture,
     rewrite: impl Fn(usize, &[u8]) -> Option<Response> + Send + Sync + 'static,
 ) -> Arc<ConvexSource> {
-    let state = Arc::new(Rogue {
-        rewrite: Box::new(rewrite),
-        calls: AtomicUsize::new(0),
-    });
-    let app = fx
-        .emulator
-        .router()
-        .layer(middleware::from_fn_with_state(state, tamper));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, _) = serve_rewritten(fx, rewrite).await;
     let source = ConvexSource::try_new(ConvexConfig::new(url, ADMIN_KEY)).unwrap();
     Arc::new(source.with_retry(RetryPolicy {
         initial: std::time::Duration::from_millis(5),
         max_delay: std::time::Duration::from_millis(20),
         total: std::time::Duration::from_secs(20),
     }))
-}
-
-fn json_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// 200 sample documents served 10 per snapshot page.
@@ -161,9 +124,9 @@ async fn a_value_with_an_unknown_type_tag_names_stream_row_and_field() {
     let fx = paged().await;
     let source = rogue(&fx, |call, body| {
         (call == 1).then(|| {
-            let mut page: Json = serde_json::from_slice(body).unwrap();
-            page["values"][0]["amount"] = json!({"$decimal128": "AAAA"});
-            json_response(page.to_string().into_bytes())
+            edited(body, |page| {
+                page["values"][0]["amount"] = json!({"$decimal128": "AAAA"})
+            })
         })
     })
     .await;
@@ -190,11 +153,7 @@ async fn documents_far_over_1_mib_on_the_wire_are_synced() {
     let source = {
         let text = text.clone();
         rogue(&fx, move |call, body| {
-            (call == 0).then(|| {
-                let mut page: Json = serde_json::from_slice(body).unwrap();
-                page["values"][0]["huge"] = json!(text);
-                json_response(page.to_string().into_bytes())
-            })
+            (call == 0).then(|| edited(body, |page| page["values"][0]["huge"] = json!(text)))
         })
         .await
     };

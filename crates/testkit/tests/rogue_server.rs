@@ -5,106 +5,72 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use common::{Rewriter, edited, serve_rewritten};
 use serde_json::{Value as Json, json};
 use spillway_core::ErrorKind;
 use spillway_engine::{EngineError, SyncOptions};
 use spillway_source_convex::{ConvexConfig, ConvexSource};
 use spillway_testkit::{ADMIN_KEY, Fixture};
 
-#[derive(Clone, Copy)]
-enum Fault {
-    /// The first N list_snapshot calls answer 503 `TableSummariesUnavailable`.
-    Unavailable(usize),
-    /// Every row gains `_future` and `_component`-like unknown system keys.
-    UnknownSystemKeys,
-    /// Every page gains a row of a table nobody asked for.
-    ForeignRows,
-    /// The first page says `hasMore` without a cursor.
-    MissingCursor,
+/// The first N list_snapshot calls answer 503 `TableSummariesUnavailable`.
+fn unavailable(times: usize) -> impl Fn(usize, &[u8]) -> Option<Response> + Send + Sync {
+    move |call, _| {
+        (call < times).then(|| {
+            let body = json!({"code": "TableSummariesUnavailable", "message": "Table summaries are bootstrapping"});
+            (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response()
+        })
+    }
 }
 
-struct Tamper {
-    fault: Fault,
-    calls: AtomicUsize,
+/// Every row gains `_future` and `_shard`: unknown system keys.
+fn unknown_system_keys(_: usize, body: &[u8]) -> Option<Response> {
+    Some(edited(body, |page| {
+        for v in page["values"].as_array_mut().into_iter().flatten() {
+            v["_future"] = json!({"$integer": "AQAAAAAAAAA="});
+            v["_shard"] = json!("eu-1");
+        }
+    }))
 }
 
-async fn tamper(State(t): State<Arc<Tamper>>, req: Request, next: Next) -> Response {
-    if req.uri().path() != "/api/list_snapshot" {
-        return next.run(req).await;
-    }
-    let n = t.calls.fetch_add(1, Ordering::SeqCst);
-    if let Fault::Unavailable(times) = t.fault
-        && n < times
-    {
-        let body = json!({"code": "TableSummariesUnavailable", "message": "Table summaries are bootstrapping"});
-        return (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
-    }
-    let resp = next.run(req).await;
-    let (parts, body) = resp.into_parts();
-    let bytes = to_bytes(body, usize::MAX).await.unwrap();
-    let Ok(mut page) = serde_json::from_slice::<Json>(&bytes) else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
-    match t.fault {
-        Fault::UnknownSystemKeys => {
-            for v in page["values"].as_array_mut().into_iter().flatten() {
-                v["_future"] = json!({"$integer": "AQAAAAAAAAA="});
-                v["_shard"] = json!("eu-1");
-            }
+/// Every page gains a row of a table nobody asked for.
+fn foreign_rows(_: usize, body: &[u8]) -> Option<Response> {
+    Some(edited(body, |page| {
+        if let Some(values) = page["values"].as_array_mut() {
+            values.push(json!({
+                "_id": "k57abcdefghjkmnpqrstvwxyz0123456",
+                "_creationTime": 1.0, "_ts": {"$integer": "AQAAAAAAAAA="},
+                "_table": "secrets", "_component": "", "password": "hunter2",
+            }));
         }
-        Fault::ForeignRows => {
-            if let Some(values) = page["values"].as_array_mut() {
-                values.push(json!({
-                    "_id": "k57abcdefghjkmnpqrstvwxyz0123456",
-                    "_creationTime": 1.0, "_ts": {"$integer": "AQAAAAAAAAA="},
-                    "_table": "secrets", "_component": "", "password": "hunter2",
-                }));
-            }
-        }
-        Fault::MissingCursor if n == 0 => {
+    }))
+}
+
+/// The first page says `hasMore` without a cursor.
+fn missing_cursor(call: usize, body: &[u8]) -> Option<Response> {
+    (call == 0).then(|| {
+        edited(body, |page| {
             page["hasMore"] = json!(true);
             page["cursor"] = Json::Null;
-        }
-        _ => {}
-    }
-    let mut resp = Response::from_parts(parts, Body::from(page.to_string()));
-    resp.headers_mut().remove("content-length");
-    resp
+        })
+    })
 }
 
-/// Serves the fixture's emulator behind `fault`; returns a source reading through it.
+/// Serves the fixture's emulator behind `rewrite`; returns a source reading through it.
 async fn rogue(
     fx: &Fixture,
-    fault: Fault,
+    rewrite: impl Fn(usize, &[u8]) -> Option<Response> + Send + Sync + 'static,
     f: impl FnOnce(&mut ConvexConfig),
-) -> (Arc<ConvexSource>, Arc<Tamper>) {
-    let state = Arc::new(Tamper {
-        fault,
-        calls: AtomicUsize::new(0),
-    });
-    let app = fx
-        .emulator
-        .router()
-        .layer(middleware::from_fn_with_state(state.clone(), tamper));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+) -> (Arc<ConvexSource>, Arc<Rewriter>) {
+    let (url, state) = serve_rewritten(fx, rewrite).await;
     let mut cfg = ConvexConfig::new(url, ADMIN_KEY);
     f(&mut cfg);
     (Arc::new(ConvexSource::try_new(cfg).unwrap()), state)
-}
-
-/// list_snapshot calls that went through the middleware.
-fn calls(t: &Tamper) -> usize {
-    t.calls.load(Ordering::SeqCst)
 }
 
 async fn seeded() -> Fixture {
@@ -116,18 +82,18 @@ async fn seeded() -> Fixture {
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_503s_are_retried_from_the_same_cursor() {
     let fx = seeded().await;
-    let (source, t) = rogue(&fx, Fault::Unavailable(3), |_| {}).await;
+    let (source, t) = rogue(&fx, unavailable(3), |_| {}).await;
     fx.sync_with(source, &SyncOptions::default()).await.unwrap();
-    assert!(calls(&t) > 3);
+    assert!(t.calls() > 3);
     fx.assert_synced();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_system_keys_are_ignored() {
     let fx = seeded().await;
-    let (source, t) = rogue(&fx, Fault::UnknownSystemKeys, |_| {}).await;
+    let (source, t) = rogue(&fx, unknown_system_keys, |_| {}).await;
     fx.sync_with(source, &SyncOptions::default()).await.unwrap();
-    assert!(calls(&t) > 0);
+    assert!(t.calls() > 0);
     fx.assert_synced();
     let mut dest = fx.open_dest();
     let cols = dest
@@ -141,12 +107,9 @@ async fn unknown_system_keys_are_ignored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_of_unselected_tables_are_not_written() {
     let fx = seeded().await;
-    let (source, t) = rogue(&fx, Fault::ForeignRows, |c| {
-        c.tables = Some(vec!["users".into()])
-    })
-    .await;
+    let (source, t) = rogue(&fx, foreign_rows, |c| c.tables = Some(vec!["users".into()])).await;
     fx.sync_with(source, &SyncOptions::default()).await.unwrap();
-    assert!(calls(&t) > 0);
+    assert!(t.calls() > 0);
     let only = [spillway_core::StreamId::root("users")];
     assert!(fx.mismatches(Some(&only)).unwrap().is_empty());
     let mut dest = fx.open_dest();
@@ -156,7 +119,7 @@ async fn rows_of_unselected_tables_are_not_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn has_more_without_a_cursor_is_a_protocol_error() {
     let fx = seeded().await;
-    let (source, _) = rogue(&fx, Fault::MissingCursor, |_| {}).await;
+    let (source, _) = rogue(&fx, missing_cursor, |_| {}).await;
     let err = fx
         .sync_with(source, &SyncOptions::default())
         .await
