@@ -4,6 +4,7 @@
 //! - [`Batch`]: Arrow rows of one stream, with the system columns of [`schema`].
 //! - [`SourceEvent`]: what a source emits (batches, truncates, checkpoints).
 //! - [`Source`] / [`Destination`]: the connector traits.
+//! - [`write_mode`]: upsert, append, replace, overwrite-delete-stale, and what each does.
 //! - [`table`]: a destination table's columns and how they evolve to hold a batch.
 //! - [`channel`]: the byte-bounded channel between a source and the engine, so a slow
 //!   destination stops the source and memory stays flat.
@@ -20,6 +21,7 @@ pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod traits;
+pub mod write_mode;
 
 pub use batch::Batch;
 pub use error::{DestError, ErrorKind, SourceError};
@@ -27,3 +29,4 @@ pub use event::{Checkpoint, SourceEvent, SourceState, StateKey};
 pub use schema::ColumnType;
 pub use stream::StreamId;
 pub use traits::{Destination, ReadOptions, Source, StreamInfo};
+pub use write_mode::{StreamMode, WriteMode, WriteModes};

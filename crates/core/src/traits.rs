@@ -49,6 +49,30 @@ pub trait Source: Send + Sync {
         options: &ReadOptions,
         out: EventSender,
     ) -> Result<(), SourceError>;
+
+    /// Where one read must start so that every destination gets what it lacks, given each
+    /// destination's saved state (`None`: nothing saved). Destinations already past that
+    /// point skip what they hold (see [`Source::delivered_through`]).
+    ///
+    /// The default: the common state when all are equal, otherwise `None` (start over: every
+    /// destination reloads every stream).
+    fn resume_from(&self, saved: &[Option<SourceState>]) -> Option<SourceState> {
+        let first = saved.first()?;
+        if saved.iter().all(|s| s == first) {
+            first.clone()
+        } else {
+            None
+        }
+    }
+
+    /// The commit timestamp (`_ts`) through which a destination that saved `state` holds
+    /// every change, when the state says so (Convex: a delta cursor). When one read serves
+    /// destinations at different positions, a destination drops the rows with `_ts` at or
+    /// before it and the checkpoints up to it.
+    fn delivered_through(&self, state: &SourceState) -> Option<i64> {
+        let _ = state;
+        None
+    }
 }
 
 /// Where data goes. Writes between two commits form one transaction.
@@ -63,15 +87,23 @@ pub trait Destination: Send {
     /// The state saved for `key`, if any.
     async fn load_state(&mut self, key: &StateKey) -> Result<Option<SourceState>, DestError>;
 
-    /// Removes every row of `stream` (within the open transaction).
+    /// A full reload of `stream` begins (within the open transaction): removes its rows, or
+    /// starts a reload copy, as the stream's write mode says ([`crate::write_mode`]).
     async fn truncate(&mut self, stream: &StreamId) -> Result<(), DestError>;
 
-    /// Applies rows (within the open transaction): upserts live rows, removes tombstones.
+    /// Applies rows (within the open transaction) as the stream's write mode says
+    /// ([`crate::write_mode`]).
     async fn write(&mut self, batch: &Batch) -> Result<(), DestError>;
 
     /// Saves `checkpoint` for `key` and commits everything written since the last commit,
     /// atomically.
     async fn commit(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError>;
+
+    /// Completes the full reloads begun in this run or an earlier one (see
+    /// [`crate::write_mode`]: `replace` swaps the reload copies in, `overwrite-delete-stale`
+    /// merges them), atomically. Called once the source has caught up and the last checkpoint
+    /// is committed; does nothing when no reload is pending, so it can always be called.
+    async fn finish(&mut self) -> Result<(), DestError>;
 
     /// Discards everything written since the last commit.
     async fn rollback(&mut self) -> Result<(), DestError>;

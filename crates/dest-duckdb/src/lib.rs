@@ -309,6 +309,11 @@ impl Destination for DuckDbDestination {
         blocking(|| self.commit_sync(key, checkpoint))
     }
 
+    async fn finish(&mut self) -> Result<(), DestError> {
+        // Upsert only so far: no full reload goes through a reload copy.
+        Ok(())
+    }
+
     async fn rollback(&mut self) -> Result<(), DestError> {
         blocking(|| self.rollback_sync())
     }

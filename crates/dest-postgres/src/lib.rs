@@ -435,6 +435,11 @@ impl Destination for PostgresDestination {
         self.commit_inner(key, checkpoint).await
     }
 
+    async fn finish(&mut self) -> Result<(), DestError> {
+        // Upsert only so far: no full reload goes through a reload copy.
+        Ok(())
+    }
+
     async fn rollback(&mut self) -> Result<(), DestError> {
         self.rollback_inner().await
     }

@@ -103,6 +103,10 @@ impl<D: Destination> Destination for HookedDestination<D> {
         Ok(())
     }
 
+    async fn finish(&mut self) -> Result<(), DestError> {
+        self.inner.finish().await
+    }
+
     async fn rollback(&mut self) -> Result<(), DestError> {
         self.inner.rollback().await
     }
