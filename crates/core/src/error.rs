@@ -41,7 +41,7 @@ impl fmt::Display for ErrorKind {
 
 /// A failure of a source. The message says what failed and, for user errors, what to fix;
 /// it never contains credentials.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
     /// The kind, for retry and exit-code decisions.
@@ -66,7 +66,7 @@ impl SourceError {
 }
 
 /// A failure of a destination.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct DestError {
     /// The kind, for retry and exit-code decisions.

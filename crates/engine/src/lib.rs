@@ -16,10 +16,12 @@
 //! # }
 //! ```
 
+mod fan_out;
 mod report;
 mod run;
 
+pub use fan_out::{DestinationRun, sync_fan_out};
 pub use report::SyncReport;
-pub use run::{EngineError, SyncOptions, follow, read_events, sync_once};
+pub use run::{EngineError, SyncOptions, follow, follow_fan_out, read_events, sync_once};
 pub use spillway_core::{Destination, Source};
 pub use tokio_util::sync::CancellationToken;

@@ -4,16 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_core::channel::{EventReceiver, channel};
-use spillway_core::schema::DELETED;
 use spillway_core::{
-    DestError, Destination, ErrorKind, ReadOptions, Source, SourceError, SourceEvent, SourceState,
+    DestError, Destination, ErrorKind, ReadOptions, Source, SourceError, SourceState,
 };
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::SyncReport;
+use crate::fan_out::{DestinationRun, sync_fan_out};
 
 /// Options of one sync.
 #[derive(Clone, Debug)]
@@ -40,7 +39,7 @@ impl From<SourceError> for EngineError {
 }
 
 /// Why a sync failed. Everything committed before the failure stays committed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum EngineError {
     /// The source failed.
     /// (The message is included in this error's own text, so the source error is not also
@@ -77,13 +76,6 @@ impl EngineError {
     }
 }
 
-fn dest_err(dest: &dyn Destination, error: DestError) -> EngineError {
-    EngineError::Destination {
-        name: dest.name(),
-        error,
-    }
-}
-
 /// Starts `source` reading from `resume` and returns the receiving end, for library users who
 /// want Arrow batches without a destination.
 pub fn read_events(
@@ -98,98 +90,18 @@ pub fn read_events(
 }
 
 /// Runs one sync: resume from the destination's saved state (unless `full_refresh`), read up
-/// to the present, commit page by page.
+/// to the present, commit page by page, then [`Destination::finish`].
 pub async fn sync_once(
     source: Arc<dyn Source>,
     dest: &mut dyn Destination,
     options: &SyncOptions,
     cancel: &CancellationToken,
 ) -> Result<SyncReport, EngineError> {
-    let started = Instant::now();
-    let key = source.state_key();
-    // Loaded even for a full refresh: the source then starts over but can still see what the
-    // destination holds (e.g. which tables to empty).
-    let resume = dest.load_state(&key).await.map_err(|e| dest_err(dest, e))?;
-    info!(destination = %dest.name(), state_key = %key, resuming = resume.is_some() && !options.full_refresh, full_refresh = options.full_refresh, "Sync started.");
-    let read_options = ReadOptions {
-        full_refresh: options.full_refresh,
-    };
-    let (mut rx, mut handle) =
-        read_events(source, resume, read_options, options.max_in_flight_bytes);
-    let mut report = SyncReport::default();
-    let mut uncommitted = false;
-
-    let outcome: Result<(), EngineError> = loop {
-        let delivery = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break Err(EngineError::Interrupted { last_checkpoint: report.last_checkpoint.clone() }),
-            d = rx.recv() => d,
-        };
-        let Some(delivery) = delivery else {
-            break Ok(());
-        };
-        report.peak_rows_in_flight = report.peak_rows_in_flight.max(rx.rows_in_flight());
-        let applied = match &delivery.event {
-            SourceEvent::Batch(batch) => {
-                let deletes = batch
-                    .rows
-                    .column_by_name(DELETED)
-                    .and_then(|c| c.as_any().downcast_ref::<arrow_array::BooleanArray>())
-                    .map(|c| c.true_count() as u64)
-                    .unwrap_or(0);
-                let n = batch.num_rows() as u64;
-                report.deletes += deletes;
-                report.rows += n - deletes;
-                report.bytes += batch.rows.get_array_memory_size() as u64;
-                *report
-                    .per_stream
-                    .entry(batch.stream.qualified())
-                    .or_default() += n;
-                uncommitted = true;
-                dest.write(batch).await
-            }
-            SourceEvent::Truncate(stream) => {
-                report.truncates += 1;
-                uncommitted = true;
-                dest.truncate(stream).await
-            }
-            SourceEvent::Checkpoint(cp) => {
-                let r = dest.commit(&key, cp).await;
-                if r.is_ok() {
-                    report.checkpoints += 1;
-                    report.last_checkpoint = Some(cp.description.clone());
-                    uncommitted = false;
-                }
-                r
-            }
-        };
-        if let Err(e) = applied {
-            break Err(dest_err(dest, e));
-        }
-    };
-
-    let outcome = match outcome {
-        Ok(()) => match (&mut handle).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(EngineError::Source(e)),
-            Err(e) => Err(EngineError::Internal(format!("source task failed: {e}"))),
-        },
-        Err(e) => {
-            handle.abort();
-            Err(e)
-        }
-    };
-    if outcome.is_err() || uncommitted {
-        // Nothing partial is ever committed: the open transaction holds at most the rows
-        // since the last checkpoint, which a rerun reads again.
-        if let Err(e) = dest.rollback().await {
-            warn!(error = %e, "Rollback failed.");
-        }
+    let mut runs = sync_fan_out(source, &mut [dest], options, cancel).await;
+    match runs.pop() {
+        Some(run) => run.result(),
+        None => Err(EngineError::Internal("no destination".into())),
     }
-    report.elapsed = started.elapsed();
-    outcome?;
-    info!(destination = %dest.name(), rows = report.rows, deletes = report.deletes, checkpoints = report.checkpoints, elapsed_ms = report.elapsed.as_millis() as u64, "Sync finished.");
-    Ok(report)
 }
 
 /// Syncs, then keeps polling every `interval` until `cancel` fires. Transient failures that
@@ -202,15 +114,40 @@ pub async fn follow(
     cancel: &CancellationToken,
     mut on_report: impl FnMut(&SyncReport),
 ) -> Result<(), EngineError> {
+    follow_fan_out(source, &mut [dest], options, interval, cancel, |runs| {
+        for run in runs {
+            on_report(&run.report);
+        }
+    })
+    .await
+}
+
+/// [`follow`] for several destinations: one read per poll fanned out to all of them
+/// ([`sync_fan_out`]). `on_runs` sees every poll's successful runs. Stops at the first
+/// failure that retrying cannot fix, returning it.
+pub async fn follow_fan_out(
+    source: Arc<dyn Source>,
+    dests: &mut [&mut dyn Destination],
+    options: &SyncOptions,
+    interval: Duration,
+    cancel: &CancellationToken,
+    mut on_runs: impl FnMut(&[DestinationRun]),
+) -> Result<(), EngineError> {
     let mut options = options.clone();
     loop {
-        match sync_once(source.clone(), dest, &options, cancel).await {
-            Ok(report) => on_report(&report),
-            Err(e) if e.kind() == ErrorKind::Transient => {
-                warn!(error = %e, retry_in_s = interval.as_secs(), "Sync failed; will retry at the next poll.");
+        let runs = sync_fan_out(source.clone(), dests, &options, cancel).await;
+        let mut ok = Vec::new();
+        for run in runs {
+            match run.error {
+                None => ok.push(run),
+                Some(EngineError::Interrupted { .. }) if cancel.is_cancelled() => return Ok(()),
+                Some(e) if e.kind() == ErrorKind::Transient => {
+                    warn!(destination = %run.name, error = %e, retry_in_s = interval.as_secs(), "Sync failed; will retry at the next poll.");
+                }
+                Some(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
+        on_runs(&ok);
         options.full_refresh = false;
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),

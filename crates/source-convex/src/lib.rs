@@ -37,6 +37,7 @@ pub use config::{ConvexConfig, Secret};
 pub use state::ConvexState;
 
 use crate::retry::RetryPolicy;
+use crate::state::Position;
 
 /// The Convex source.
 pub struct ConvexSource {
@@ -150,5 +151,35 @@ impl Source for ConvexSource {
             warned: BTreeSet::new(),
         };
         reader.run(resume, stale_tables.unwrap_or_default()).await
+    }
+
+    /// Destinations all reading deltas resume from the earliest cursor (the others skip the
+    /// changes they hold); any other mix needs one read per destination.
+    fn resume_from(&self, saved: &[Option<SourceState>]) -> Option<SourceState> {
+        let first = saved.first()?;
+        if saved.iter().all(|s| s == first) {
+            return first.clone();
+        }
+        saved
+            .iter()
+            .map(|s| {
+                let state = ConvexState::from_source_state(s.as_ref()?).ok()?;
+                match state.position {
+                    Position::Deltas { cursor } => Some((cursor.0, s.clone())),
+                    Position::Snapshot { .. } => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .min_by_key(|(cursor, _)| *cursor)
+            .and_then(|(_, s)| s)
+    }
+
+    /// A deltas cursor: every change committed at or before it is delivered (spec §7).
+    fn delivered_through(&self, state: &SourceState) -> Option<i64> {
+        match ConvexState::from_source_state(state).ok()?.position {
+            Position::Deltas { cursor } => Some(cursor.0),
+            Position::Snapshot { .. } => None,
+        }
     }
 }
