@@ -54,10 +54,7 @@ mod tests {
             sql.contains("ON CONFLICT (\"_id\", \"_ts\") DO NOTHING"),
             "{sql}"
         );
-        assert!(
-            sql.contains("DISTINCT ON (\"_id\", \"_ts\")"),
-            "{sql}"
-        );
+        assert!(sql.contains("DISTINCT ON (\"_id\", \"_ts\")"), "{sql}");
         assert!(sql.contains("l.\"x\""), "{sql}");
     }
 }

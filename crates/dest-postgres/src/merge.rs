@@ -423,8 +423,7 @@ mod tests {
         let sql = soft_delete_sql("\"s\".\"t\"", &schema, &cols);
         let keep_x = "\"x\" = CASE WHEN excluded.\"_deleted\" THEN t.\"x\" ELSE NULL END";
         assert!(sql.contains(keep_x), "{sql}");
-        let set_y =
-            "\"y\" = CASE WHEN excluded.\"_deleted\" THEN t.\"y\" ELSE excluded.\"y\" END";
+        let set_y = "\"y\" = CASE WHEN excluded.\"_deleted\" THEN t.\"y\" ELSE excluded.\"y\" END";
         assert!(sql.contains(set_y), "{sql}");
         assert!(sql.contains("WHERE t.\"_ts\" <= excluded.\"_ts\""), "{sql}");
     }

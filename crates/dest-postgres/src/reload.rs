@@ -80,9 +80,11 @@ impl PostgresDestination {
                 self.check_shape(&copy, &loaded, Shape::Upsert, mode)?;
                 let n = self
                     .db
-                    .exec_params(&format!("DELETE FROM {}", self.table_ref(&copy)), &[], || {
-                        format!("emptying the reload copy of table {table:?}")
-                    })
+                    .exec_params(
+                        &format!("DELETE FROM {}", self.table_ref(&copy)),
+                        &[],
+                        || format!("emptying the reload copy of table {table:?}"),
+                    )
                     .await?;
                 debug!(stream = %table, copy = %copy, rows = n, "Reload copy emptied.");
             }
@@ -313,7 +315,10 @@ mod tests {
     #[test]
     fn reload_names_fit_postgres_identifiers() {
         let ok = "x".repeat(MAX_IDENTIFIER_BYTES - RELOAD_PREFIX.len());
-        assert_eq!(reload_name("t", &ok).unwrap(), format!("{RELOAD_PREFIX}{ok}"));
+        assert_eq!(
+            reload_name("t", &ok).unwrap(),
+            format!("{RELOAD_PREFIX}{ok}")
+        );
         let long = format!("{ok}y");
         let e = reload_name("t", &long).unwrap_err();
         assert_eq!(e.kind, spillway_core::ErrorKind::Data);

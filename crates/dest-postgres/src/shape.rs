@@ -119,7 +119,10 @@ mod tests {
         for (mode, shape) in [
             (StreamMode::new(WriteMode::Upsert), Shape::Upsert),
             (StreamMode::new(WriteMode::Replace), Shape::Upsert),
-            (StreamMode::new(WriteMode::OverwriteDeleteStale), Shape::Upsert),
+            (
+                StreamMode::new(WriteMode::OverwriteDeleteStale),
+                Shape::Upsert,
+            ),
             (StreamMode::soft_delete(), Shape::SoftDelete),
             (StreamMode::new(WriteMode::Append), Shape::Append),
         ] {
@@ -141,8 +144,14 @@ mod tests {
             StreamMode::new(WriteMode::Append),
         );
         assert!(m.contains("\"s\".\"users\""), "{m}");
-        assert!(m.contains("primary key (_id) and no _deleted column"), "{m}");
-        assert!(m.contains("primary key (_id, _ts) and a _deleted column"), "{m}");
+        assert!(
+            m.contains("primary key (_id) and no _deleted column"),
+            "{m}"
+        );
+        assert!(
+            m.contains("primary key (_id, _ts) and a _deleted column"),
+            "{m}"
+        );
         assert!(m.contains("drop the table"), "{m}");
     }
 }

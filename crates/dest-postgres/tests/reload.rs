@@ -58,12 +58,18 @@ async fn readers_see_old_rows_until_finish(mode: WriteMode) {
     assert_eq!(reader_view(&schema.name, "users").await, old_rows());
     assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
     assert_eq!(
-        reader_view(&schema.name, "_spillway_reload_users").await.len(),
+        reader_view(&schema.name, "_spillway_reload_users")
+            .await
+            .len(),
         3
     );
 
     dest.finish().await.unwrap();
-    let new = expect(&[("a", 5, json!(10)), ("c", 5, json!(30)), ("d", 5, json!(40))]);
+    let new = expect(&[
+        ("a", 5, json!(10)),
+        ("c", 5, json!(30)),
+        ("d", 5, json!(40)),
+    ]);
     assert_eq!(reader_view(&schema.name, "users").await, new);
     assert_eq!(
         reader_view(&schema.name, "_spillway_reload_users").await,
@@ -71,9 +77,13 @@ async fn readers_see_old_rows_until_finish(mode: WriteMode) {
     );
     assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
     // Writes after the finish go to the table again.
-    dest.write(&batch(&s, &[("e", 6, false)], vec![int("x", vec![Some(5)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("e", 6, false)],
+        vec![int("x", vec![Some(5)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(3)).await.unwrap();
     assert_eq!(reader_view(&schema.name, "users").await.len(), 4);
 }
@@ -95,13 +105,21 @@ async fn crash_mid_reload_continues(mode: WriteMode) {
 
     // The reload starts, commits a page, then the process dies with a page uncommitted.
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("a", 5, false)], vec![int("x", vec![Some(10)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 5, false)],
+        vec![int("x", vec![Some(10)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
-    dest.write(&batch(&s, &[("zz", 5, false)], vec![int("x", vec![Some(0)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("zz", 5, false)],
+        vec![int("x", vec![Some(0)])],
+    ))
+    .await
+    .unwrap();
     drop(dest);
 
     // The rerun resumes from checkpoint 2 (no truncate: the reload is under way) and writes
@@ -187,9 +205,13 @@ async fn rollback_discards_the_reload() {
         .await
         .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
-    dest.write(&batch(&s, &[("z", 9, false)], vec![text("y", vec![Some("s")])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("z", 9, false)],
+        vec![text("y", vec![Some("s")])],
+    ))
+    .await
+    .unwrap();
     dest.rollback().await.unwrap();
     dest.finish().await.unwrap();
     assert_eq!(
@@ -228,9 +250,13 @@ async fn reload_copies_are_hidden_and_tables_created_by_a_first_reload_appear_at
     let (schema, _cfg, mut dest) = open_with(modes(WriteMode::OverwriteDeleteStale)).await;
     let s = StreamId::root("fresh");
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("a", 1, false)], vec![int("x", vec![Some(1)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(1)).await.unwrap();
     assert_eq!(dest.tables().await.unwrap(), Vec::<String>::new());
     assert_eq!(reader_view(&schema.name, "fresh").await, vec![]);
@@ -261,7 +287,7 @@ async fn reload_copy_names_postgres_would_truncate_are_refused() {
     assert!(e.message.contains("63 bytes"), "{e}");
     dest.rollback().await.unwrap();
     // 46 bytes fit.
-    let ok = StreamId::root(&"t".repeat(46));
+    let ok = StreamId::root("t".repeat(46));
     dest.truncate(&ok).await.unwrap();
     dest.write(&batch(&ok, &[("a", 1, false)], vec![]))
         .await

@@ -281,7 +281,10 @@ async fn replace_destination_equals_source() {
     assert_eq!(live(&mut dest, "users").await, source());
     assert_eq!(reader_view(&schema.name, "users").await, source());
     assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
-    assert_eq!(reader_view(&schema.name, "_spillway_reload_users").await, vec![]);
+    assert_eq!(
+        reader_view(&schema.name, "_spillway_reload_users").await,
+        vec![]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -297,7 +300,9 @@ async fn overwrite_delete_stale_destination_equals_source() {
     assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
     // The table was widened to the copy's JSON column.
     assert!(
-        columns(&mut dest, "users").await.contains(&"x json".to_string()),
+        columns(&mut dest, "users")
+            .await
+            .contains(&"x json".to_string()),
         "{:?}",
         columns(&mut dest, "users").await
     );
@@ -395,7 +400,10 @@ async fn a_mode_change_on_an_existing_table_is_a_config_error() {
     let mut dest = connect(&replace).await;
     let e = dest.truncate(&log).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
-    assert!(e.message.contains("\"log\"") && e.message.contains("append"), "{e}");
+    assert!(
+        e.message.contains("\"log\"") && e.message.contains("append"),
+        "{e}"
+    );
     dest.rollback().await.unwrap();
     // Nothing was changed by the refused calls.
     assert_eq!(dest.row_count("users").await.unwrap(), 1);
@@ -417,5 +425,8 @@ async fn invalid_mode_combinations_are_refused_at_connect() {
         panic!("connected with an invalid mode");
     };
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
-    assert!(e.message.contains("\"users\"") && e.message.contains("soft_delete"), "{e}");
+    assert!(
+        e.message.contains("\"users\"") && e.message.contains("soft_delete"),
+        "{e}"
+    );
 }
