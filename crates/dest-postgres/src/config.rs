@@ -327,6 +327,24 @@ mod tests {
     }
 
     #[test]
+    fn modes_are_not_config_keys_and_are_checked() {
+        let c: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://h/db", "schema": "s"}"#).unwrap();
+        assert_eq!(c.schema, "s");
+        assert_eq!(c.modes, WriteModes::default());
+        let bad = spillway_core::StreamMode {
+            mode: spillway_core::WriteMode::Append,
+            soft_delete: true,
+        };
+        let e = PostgresConfig::new("postgres://h/db")
+            .with_modes(WriteModes::all(bad))
+            .connect_config()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("soft_delete"), "{e}");
+    }
+
+    #[test]
     fn bad_config_is_a_config_error() {
         let e = PostgresConfig::new("postgres://u:pw@h:notaport/db")
             .connect_config()

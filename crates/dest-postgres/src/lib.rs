@@ -47,7 +47,10 @@
 //! `finish` completes *every* copy of the schema: the engine calls it only once every
 //! stream has caught up (a copy of a reload still in progress would be swapped in half
 //! loaded). `finish` with a transaction open fails with an internal error instead of
-//! committing writes no checkpoint covers.
+//! committing writes no checkpoint covers. A copy whose stream is now configured in
+//! `upsert` or `append` is left in place (with a warning). `replace` swaps tables: indexes,
+//! grants and comments added to the old table by hand are not carried over, and a view
+//! depending on it makes the swap fail (and roll back) with Postgres's error.
 //!
 //! **Changing the mode of an existing table** is not done in place: a table whose shape
 //! (`_deleted` column, primary key) does not fit the stream's mode is a
@@ -135,6 +138,10 @@ pub struct PostgresDestination {
     /// Shape and user columns of the tables seen so far (loaded from the catalog on first
     /// use), reload copies included.
     tables: HashMap<String, Table>,
+    /// Reload copies known not to exist (so plain writes of `replace` /
+    /// `overwrite-delete-stale` streams do not ask the catalog every batch); forgotten with
+    /// `tables`.
+    no_copy: HashSet<String>,
     /// The open transaction, if any.
     txn: Option<Txn>,
 }
@@ -163,6 +170,7 @@ impl PostgresDestination {
             config: config.clone(),
             db,
             tables: HashMap::new(),
+            no_copy: HashSet::new(),
             txn: None,
         })
     }
@@ -275,6 +283,7 @@ impl PostgresDestination {
         }
         debug!(target = %self.db.target, "Reconnecting to Postgres.");
         self.tables.clear();
+        self.no_copy.clear();
         self.db = Db::connect(&self.config).await?;
         state::ensure_table(&self.db, &self.config.schema).await
     }
@@ -336,6 +345,7 @@ impl PostgresDestination {
     fn forget_txn(&mut self) {
         if self.txn.take().is_some() {
             self.tables.clear();
+            self.no_copy.clear();
         }
     }
 

@@ -57,9 +57,12 @@ impl PostgresDestination {
     ) -> Result<(String, Shape), DestError> {
         if mode.mode.reloads_into_copy()
             && let Ok(copy) = reload_name(&self.db.target, table)
-            && self.table_schema(&copy).await?.is_some()
+            && !self.no_copy.contains(&copy)
         {
-            return Ok((copy, Shape::Upsert));
+            if self.table_schema(&copy).await?.is_some() {
+                return Ok((copy, Shape::Upsert));
+            }
+            self.no_copy.insert(copy);
         }
         Ok((table.to_string(), Shape::of(mode)))
     }
@@ -72,6 +75,7 @@ impl PostgresDestination {
         mode: StreamMode,
     ) -> Result<(), DestError> {
         let copy = reload_name(&self.db.target, table)?;
+        self.no_copy.remove(&copy);
         if let Some(loaded) = self.table_schema(table).await? {
             self.check_shape(table, &loaded, Shape::Upsert, mode)?;
         }
@@ -144,6 +148,7 @@ impl PostgresDestination {
         // Names changed (a copy became a table): reload every table description.
         self.txn = None;
         self.tables.clear();
+        self.no_copy.clear();
         if let Err(e) = committed {
             if !self.db.is_closed() {
                 let _ = self.db.exec("ROLLBACK", String::new).await;

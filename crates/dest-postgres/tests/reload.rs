@@ -347,3 +347,31 @@ async fn overwrite_delete_stale_merge_widens_both_sides_exactly() {
     assert_eq!(r[0]["old"], Value::Null, "{r:?}");
     let _ = schema;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_left_by_an_earlier_mode_is_left_alone() {
+    let (schema, cfg, mut dest) = open_with(modes(WriteMode::Replace)).await;
+    let s = StreamId::root("users");
+    first_sync(&mut dest, &s).await;
+    dest.truncate(&s).await.unwrap();
+    dest.write(&batch(&s, &[("n", 9, false)], vec![]))
+        .await
+        .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    drop(dest);
+    // The stream is now configured as upsert: writes go to the table, finish keeps the copy.
+    let mut dest = connect(&cfg.with_modes(modes(WriteMode::Upsert))).await;
+    dest.write(&batch(&s, &[("u", 10, false)], vec![]))
+        .await
+        .unwrap();
+    dest.commit(&key(), &checkpoint(3)).await.unwrap();
+    dest.finish().await.unwrap();
+    let mut want = old_rows();
+    want.push(("u".into(), 10, Value::Null));
+    assert_eq!(reader_view(&schema.name, "users").await, want);
+    assert_eq!(
+        reader_view(&schema.name, "_spillway_reload_users").await,
+        expect(&[("n", 9, Value::Null)])
+    );
+    assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
+}
