@@ -375,3 +375,47 @@ async fn a_copy_left_by_an_earlier_mode_is_left_alone() {
     );
     assert_eq!(dest.tables().await.unwrap(), vec!["users"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_finish_rolls_back_every_swap() {
+    let (schema, _cfg, mut dest) = open_with(modes(WriteMode::Replace)).await;
+    let (a, b) = (StreamId::root("a"), StreamId::root("b"));
+    first_sync(&mut dest, &a).await;
+    first_sync(&mut dest, &b).await;
+    for s in [&a, &b] {
+        dest.truncate(s).await.unwrap();
+        dest.write(&batch(s, &[("n", 9, false)], vec![]))
+            .await
+            .unwrap();
+    }
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    // A view on `b` makes dropping it fail, after `a` was swapped in the same transaction.
+    let admin = client().await;
+    let view = format!("\"{}\".\"b_view\"", schema.name);
+    admin
+        .batch_execute(&format!(
+            "CREATE VIEW {view} AS SELECT * FROM \"{}\".\"b\"",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let e = dest.finish().await.unwrap_err();
+    assert!(e.message.contains("\"b\""), "{e}");
+    for t in ["a", "b"] {
+        assert_eq!(reader_view(&schema.name, t).await, old_rows(), "{t}");
+    }
+    assert_eq!(dest.tables().await.unwrap(), vec!["a", "b"]);
+    // Once the view is gone, the next finish completes both.
+    admin
+        .batch_execute(&format!("DROP VIEW {view}"))
+        .await
+        .unwrap();
+    dest.finish().await.unwrap();
+    for t in ["a", "b"] {
+        assert_eq!(
+            reader_view(&schema.name, t).await,
+            expect(&[("n", 9, Value::Null)]),
+            "{t}"
+        );
+    }
+}
