@@ -14,7 +14,7 @@
 //! column per user field in the order first seen. The primary key is `(_id)`, or `(_id, _ts)`
 //! for `append`.
 
-use spillway_core::schema::{CREATION_TIME, DELETED, ID, TS};
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS};
 use spillway_core::table::TableSchema;
 use spillway_core::{ColumnType, DestError};
 
@@ -203,6 +203,9 @@ pub(crate) async fn load_table(
     }
     let mut columns = Vec::new();
     for (name, ty) in names.into_iter().skip(system.len()) {
+        if SYSTEM_COLUMNS.contains(&name.as_str()) {
+            return Err(not_ours());
+        }
         let Some(t) = parse_sql_type(&ty) else {
             return Err(config_error(
                 &db.target,

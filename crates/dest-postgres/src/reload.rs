@@ -10,7 +10,9 @@
 //! - [`Destination::finish`] completes every reload copy of the schema in one transaction:
 //!   `replace` drops the table and renames the copy to the table's name;
 //!   `overwrite-delete-stale` widens the table to the copy's columns, upserts every copy row
-//!   into it, deletes the rows whose `_id` the copy lacks, and drops the copy.
+//!   into it (a row whose `_ts` is unchanged holds the same revision and is left as it is,
+//!   so a full refresh of an unchanged table rewrites nothing), deletes the rows whose `_id`
+//!   the copy lacks, and drops the copy.
 //!
 //! [`Destination::truncate`]: spillway_core::Destination::truncate
 //! [`Destination::finish`]: spillway_core::Destination::finish
@@ -280,8 +282,10 @@ impl PostgresDestination {
             .exec_params(
                 &format!(
                     "INSERT INTO {table_ref} AS t ({cols}) SELECT {cols} FROM {copy_ref} \
-                     ON CONFLICT ({id}) DO UPDATE SET {}",
-                    set.join(", ")
+                     ON CONFLICT ({id}) DO UPDATE SET {} WHERE t.{ts} IS DISTINCT FROM \
+                     excluded.{ts}",
+                    set.join(", "),
+                    ts = quote(TS),
                 ),
                 &[],
                 || format!("merging the reload copy of table {table:?} into it"),

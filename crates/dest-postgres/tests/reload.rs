@@ -419,3 +419,42 @@ async fn a_failing_finish_rolls_back_every_swap() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overwrite_delete_stale_leaves_unchanged_revisions_alone() {
+    let (schema, _cfg, mut dest) = open_with(modes(WriteMode::OverwriteDeleteStale)).await;
+    let s = StreamId::root("users");
+    first_sync(&mut dest, &s).await;
+    let xmin = |id: &'static str| {
+        let schema = schema.name.clone();
+        async move {
+            client()
+                .await
+                .query_one(
+                    &format!("SELECT xmin::text FROM \"{schema}\".\"users\" WHERE _id = $1"),
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    let (a_before, b_before) = (xmin("a").await, xmin("b").await);
+    // The next full refresh sees a unchanged (same _ts), b changed, c gone.
+    dest.truncate(&s).await.unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false), ("b", 7, false)],
+        vec![int("x", vec![Some(1), Some(20)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    dest.finish().await.unwrap();
+    assert_eq!(
+        reader_view(&schema.name, "users").await,
+        expect(&[("a", 1, json!(1)), ("b", 7, json!(20))])
+    );
+    assert_eq!(xmin("a").await, a_before);
+    assert_ne!(xmin("b").await, b_before);
+}
