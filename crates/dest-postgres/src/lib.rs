@@ -36,7 +36,7 @@
 //! | `upsert` + `soft_delete` | `PRIMARY KEY (_id)`, `_deleted` | one `INSERT … ON CONFLICT (_id) DO UPDATE`: live rows set `_deleted = false`, tombstones `_deleted = true` and their `_ts`, keeping the other columns (NULLs if the `_id` is new) | `UPDATE t SET _deleted = true` | nothing |
 //! | `append` | `PRIMARY KEY (_id, _ts)`, `_deleted` | every revision `INSERT … ON CONFLICT (_id, _ts) DO NOTHING` (a replay never duplicates) | `DELETE FROM t` (history restarts) | nothing |
 //! | `replace` | as `upsert` | as `upsert`, into the reload copy while one exists | creates (or empties) the reload copy `_spillway_reload_<t>` | `DROP TABLE t; ALTER TABLE copy RENAME TO t`, for every copy, in one transaction |
-//! | `overwrite-delete-stale` | as `upsert` | as `upsert` (into the reload copy while one exists) | as `replace` | widen `t` to the copy's columns, upsert the copy into `t`, delete the rows of `t` whose `_id` the copy lacks, drop the copy; in one transaction |
+//! | `overwrite-delete-stale` | as `upsert` | as `upsert` (into the reload copy while one exists) | as `replace` | widen `t` to the copy's columns, upsert the copy into `t` (rows whose `_ts` is unchanged are left alone), delete the rows of `t` whose `_id` the copy lacks, drop the copy; in one transaction |
 //!
 //! The reload copy has the system columns of an `upsert` table and evolves like any table;
 //! its name must fit Postgres's 63 bytes (table names of at most 46 bytes, else a data error
@@ -64,12 +64,13 @@
 //! `spillway_core::batch::cast_column` converts batch values, so nothing is dropped or
 //! rounded. An integer beyond ±2^53 meeting a float widens to `json`, not to a double.
 //!
-//! **Writes** (`upsert`). Each batch is copied with binary `COPY … FROM STDIN` into a temporary staging
-//! table, then merged in one statement: the latest revision per `_id` (highest `_ts`, then the
-//! last in the batch) deletes the target row if it is a tombstone, and otherwise inserts or
-//! replaces the whole row (`INSERT … ON CONFLICT (_id) DO UPDATE`, columns the revision lacks
-//! set to NULL) — in both cases only if the target's `_ts` is not newer, so a replayed batch
-//! never moves a row back in time.
+//! **Writes.** Each batch is copied with binary `COPY … FROM STDIN` into a temporary
+//! staging table, then applied in one statement. `upsert`: the latest revision per `_id`
+//! (highest `_ts`, then the last in the batch) deletes the target row if it is a tombstone,
+//! and otherwise inserts or replaces the whole row (`INSERT … ON CONFLICT (_id) DO UPDATE`,
+//! columns the revision lacks set to NULL) — in both cases only if the target's `_ts` is not
+//! newer, so a replayed batch never moves a row back in time. `soft_delete` applies the same
+//! `_ts` guard; `append` skips the `(_id, _ts)` it already holds.
 //!
 //! **Transactions.** Everything between two commits is one Postgres transaction (opened by
 //! the first write or truncate after a commit); [`Destination::commit`] upserts the source's
