@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use spillway_core::{DestError, ErrorKind};
+use spillway_core::{DestError, ErrorKind, WriteModes};
 use tokio_postgres::config::Host;
 
 /// The schema tables go to unless the configuration names another.
@@ -30,6 +30,10 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 /// a password in it, `PGPASSWORD` is used when set. Without a host, `localhost`. Connections
 /// are plain TCP (or a Unix socket when the host is a path): TLS is not supported yet.
 ///
+/// The write modes (`write_mode`, `soft_delete` and per-stream overrides) are not keys of
+/// this struct: the CLI reads them and sets them with [`PostgresConfig::with_modes`]
+/// (default: `upsert` for every stream).
+///
 /// `Debug` prints the URL with its password replaced by `***`.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct PostgresConfig {
@@ -38,6 +42,9 @@ pub struct PostgresConfig {
     /// The schema holding the tables and `_spillway_state`; created if missing.
     #[serde(default = "default_schema")]
     pub schema: String,
+    /// How each stream is written (see [`spillway_core::write_mode`]); checked at connect.
+    #[serde(skip)]
+    pub modes: WriteModes,
 }
 
 fn default_schema() -> String {
@@ -50,7 +57,14 @@ impl PostgresConfig {
         PostgresConfig {
             url: url.into(),
             schema: default_schema(),
+            modes: WriteModes::default(),
         }
+    }
+
+    /// The same configuration writing streams in `modes`.
+    pub fn with_modes(mut self, modes: WriteModes) -> Self {
+        self.modes = modes;
+        self
     }
 
     /// The same configuration writing to `schema`.
@@ -103,6 +117,12 @@ impl PostgresConfig {
                 ),
             ));
         }
+        if let Err(why) = self.modes.validate() {
+            return Err(DestError::new(
+                ErrorKind::Config,
+                format!("Postgres destination: {why}"),
+            ));
+        }
         if self.schema.contains('\0') {
             return Err(DestError::new(
                 ErrorKind::Config,
@@ -118,6 +138,7 @@ impl fmt::Debug for PostgresConfig {
         f.debug_struct("PostgresConfig")
             .field("url", &self.redacted_url())
             .field("schema", &self.schema)
+            .field("modes", &self.modes)
             .finish()
     }
 }
@@ -303,6 +324,24 @@ mod tests {
         assert_eq!(t, "u@db.example:5433/app");
         let c = PostgresConfig::new("user=u dbname=d");
         assert_eq!(target(&c.connect_config().unwrap()), "u@localhost:5432/d");
+    }
+
+    #[test]
+    fn modes_are_not_config_keys_and_are_checked() {
+        let c: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://h/db", "schema": "s"}"#).unwrap();
+        assert_eq!(c.schema, "s");
+        assert_eq!(c.modes, WriteModes::default());
+        let bad = spillway_core::StreamMode {
+            mode: spillway_core::WriteMode::Append,
+            soft_delete: true,
+        };
+        let e = PostgresConfig::new("postgres://h/db")
+            .with_modes(WriteModes::all(bad))
+            .connect_config()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("soft_delete"), "{e}");
     }
 
     #[test]

@@ -9,23 +9,28 @@
 //! | Binary         | `bytea`            |
 //! | Json           | `json`             |
 //!
-//! Every table starts with `_id text PRIMARY KEY, "_creationTime" double precision,
-//! _ts bigint NOT NULL`, then one column per user field in the order first seen.
+//! Every table starts with `_id text, "_creationTime" double precision, _ts bigint NOT NULL`,
+//! then `_deleted boolean NOT NULL` in the shapes that keep deletions ([`Shape`]), then one
+//! column per user field in the order first seen. The primary key is `(_id)`, or `(_id, _ts)`
+//! for `append`.
 
-use spillway_core::schema::{CREATION_TIME, ID, TS};
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS};
 use spillway_core::table::TableSchema;
 use spillway_core::{ColumnType, DestError};
 
 use crate::config::MAX_IDENTIFIER_BYTES;
 use crate::db::Db;
 use crate::error::{config_error, data_error};
+use crate::shape::Shape;
 
-/// The system columns of every table, with their Postgres types (as `format_type` prints them).
-pub(crate) const SYSTEM_DDL: [(&str, &str); 3] = [
-    (ID, "text"),
-    (CREATION_TIME, "double precision"),
-    (TS, "bigint"),
-];
+/// A destination table as the catalog describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Table {
+    /// Its system columns and key.
+    pub(crate) shape: Shape,
+    /// Its user columns.
+    pub(crate) columns: TableSchema,
+}
 
 /// Quotes an identifier (`"` doubled). Postgres keeps the case of quoted identifiers, so
 /// `Name` and `name` are two columns.
@@ -88,19 +93,29 @@ pub(crate) fn check_identifier(target: &str, what: &str, name: &str) -> Result<(
     Ok(())
 }
 
-/// `CREATE TABLE` for a destination table.
-pub(crate) fn create_table_sql(schema: &str, table: &str, columns: &TableSchema) -> String {
+/// `CREATE TABLE` for a destination table of `shape`.
+pub(crate) fn create_table_sql(
+    schema: &str,
+    table: &str,
+    shape: Shape,
+    columns: &TableSchema,
+) -> String {
     let mut cols: Vec<String> = vec![
-        format!("{} text PRIMARY KEY", quote(ID)),
+        format!("{} text NOT NULL", quote(ID)),
         format!("{} double precision", quote(CREATION_TIME)),
         format!("{} bigint NOT NULL", quote(TS)),
     ];
+    if shape.has_deleted() {
+        cols.push(format!("{} boolean NOT NULL", quote(DELETED)));
+    }
     cols.extend(
         columns
             .columns
             .iter()
             .map(|(n, t)| format!("{} {}", quote(n), sql_type(*t))),
     );
+    let key: Vec<String> = shape.key().iter().map(|c| quote(c)).collect();
+    cols.push(format!("PRIMARY KEY ({})", key.join(", ")));
     format!(
         "CREATE TABLE {} ({})",
         qualified(schema, table),
@@ -131,12 +146,29 @@ pub(crate) async fn catalog_columns(
         .collect())
 }
 
-/// Reads the columns of `table` from the catalog; `None` if it does not exist.
+/// The primary key columns of `schema.table`, in key order (empty without a primary key).
+async fn primary_key(db: &Db, schema: &str, table: &str) -> Result<Vec<String>, DestError> {
+    let rows = db
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord",
+            &[&schema, &table],
+            || format!("reading the primary key of table {table:?}"),
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// Reads the shape and columns of `table` from the catalog; `None` if it does not exist.
 pub(crate) async fn load_table(
     db: &Db,
     schema: &str,
     table: &str,
-) -> Result<Option<TableSchema>, DestError> {
+) -> Result<Option<Table>, DestError> {
     let names = catalog_columns(db, schema, table).await?;
     if names.is_empty() {
         return Ok(None);
@@ -146,22 +178,34 @@ pub(crate) async fn load_table(
             &db.target,
             format!(
                 "table {} exists but was not created by spillway (it must start with \
-                 _id text, \"_creationTime\" double precision, _ts bigint); drop or rename it, \
-                 or choose another `schema`",
+                 _id text, \"_creationTime\" double precision, _ts bigint, then _deleted \
+                 boolean in the modes that keep deletions, with primary key (_id) or, for \
+                 append, (_id, _ts)); drop or rename it, or choose another `schema`",
                 qualified(schema, table)
             ),
         )
     };
-    if names.len() < SYSTEM_DDL.len() {
+    let has_deleted = names
+        .get(3)
+        .is_some_and(|(n, t)| n == DELETED && t == "boolean");
+    let key = primary_key(db, schema, table).await?;
+    let Some(shape) = Shape::detect(has_deleted, &key) else {
+        return Err(not_ours());
+    };
+    let system = shape.system_columns();
+    if names.len() < system.len() {
         return Err(not_ours());
     }
-    for ((name, ty), (want_name, want_ty)) in names.iter().zip(SYSTEM_DDL) {
+    for ((name, ty), (want_name, want_ty)) in names.iter().zip(system) {
         if name != want_name || ty != want_ty {
             return Err(not_ours());
         }
     }
     let mut columns = Vec::new();
-    for (name, ty) in names.into_iter().skip(SYSTEM_DDL.len()) {
+    for (name, ty) in names.into_iter().skip(system.len()) {
+        if SYSTEM_COLUMNS.contains(&name.as_str()) {
+            return Err(not_ours());
+        }
         let Some(t) = parse_sql_type(&ty) else {
             return Err(config_error(
                 &db.target,
@@ -174,7 +218,10 @@ pub(crate) async fn load_table(
         };
         columns.push((name, t));
     }
-    Ok(Some(TableSchema { columns }))
+    Ok(Some(Table {
+        shape,
+        columns: TableSchema { columns },
+    }))
 }
 
 #[cfg(test)]
@@ -212,9 +259,15 @@ mod tests {
             columns: vec![("x".into(), Json)],
         };
         assert_eq!(
-            create_table_sql("public", "a/b", &s),
-            "CREATE TABLE \"public\".\"a/b\" (\"_id\" text PRIMARY KEY, \"_creationTime\" double \
-             precision, \"_ts\" bigint NOT NULL, \"x\" json)"
+            create_table_sql("public", "a/b", Shape::Upsert, &s),
+            "CREATE TABLE \"public\".\"a/b\" (\"_id\" text NOT NULL, \"_creationTime\" double \
+             precision, \"_ts\" bigint NOT NULL, \"x\" json, PRIMARY KEY (\"_id\"))"
+        );
+        assert_eq!(
+            create_table_sql("s", "t", Shape::Append, &TableSchema::default()),
+            "CREATE TABLE \"s\".\"t\" (\"_id\" text NOT NULL, \"_creationTime\" double \
+             precision, \"_ts\" bigint NOT NULL, \"_deleted\" boolean NOT NULL, \
+             PRIMARY KEY (\"_id\", \"_ts\"))"
         );
     }
 }

@@ -1,9 +1,10 @@
-//! spillway's PostgreSQL destination, write mode `upsert`.
+//! spillway's PostgreSQL destination, every write mode of [`spillway_core::write_mode`].
 //!
 //! One table per stream in the configured schema (default `public`), named
 //! [`StreamId::qualified`] (`users`, `"waitlist/entries"`), with
-//! `_id text PRIMARY KEY, "_creationTime" double precision, _ts bigint NOT NULL` and one typed
-//! column per user field:
+//! `_id text, "_creationTime" double precision, _ts bigint NOT NULL`, then
+//! `_deleted boolean NOT NULL` in the write modes that keep deletions, then one typed column
+//! per user field:
 //!
 //! | spillway type | Postgres           | notes                                               |
 //! |---------------|--------------------|-----------------------------------------------------|
@@ -26,18 +27,50 @@
 //! exactly as the DuckDB destination holds it. Query it with `->`/`->>`, or cast it
 //! (`col::jsonb`) for containment operators and GIN indexes.
 //!
+//! **Write modes** ([`PostgresConfig::with_modes`]; per stream, default `upsert`), each as
+//! [`spillway_core::write_mode`] specifies:
+//!
+//! | mode | table | a batch | `truncate` (a full reload begins) | [`Destination::finish`] |
+//! |---|---|---|---|---|
+//! | `upsert` | `PRIMARY KEY (_id)` | merge: tombstones `DELETE`, live rows `INSERT … ON CONFLICT (_id) DO UPDATE` | `DELETE FROM t` | nothing |
+//! | `upsert` + `soft_delete` | `PRIMARY KEY (_id)`, `_deleted` | one `INSERT … ON CONFLICT (_id) DO UPDATE`: live rows set `_deleted = false`, tombstones `_deleted = true` and their `_ts`, keeping the other columns (NULLs if the `_id` is new) | `UPDATE t SET _deleted = true` | nothing |
+//! | `append` | `PRIMARY KEY (_id, _ts)`, `_deleted` | every revision `INSERT … ON CONFLICT (_id, _ts) DO NOTHING` (a replay never duplicates) | `DELETE FROM t` (history restarts) | nothing |
+//! | `replace` | as `upsert` | as `upsert`, into the reload copy while one exists | creates (or empties) the reload copy `_spillway_reload_<t>` | `DROP TABLE t; ALTER TABLE copy RENAME TO t`, for every copy, in one transaction |
+//! | `overwrite-delete-stale` | as `upsert` | as `upsert` (into the reload copy while one exists) | as `replace` | widen `t` to the copy's columns, upsert the copy into `t` (rows whose `_ts` is unchanged are left alone), delete the rows of `t` whose `_id` the copy lacks, drop the copy; in one transaction |
+//!
+//! The reload copy has the system columns of an `upsert` table and evolves like any table;
+//! its name must fit Postgres's 63 bytes (table names of at most 46 bytes, else a data error
+//! naming the table). It is committed with the checkpoints, so its existence is the
+//! persisted "reload pending" marker: a reload interrupted by a crash continues into it, and
+//! the next successful [`Destination::finish`] completes it. Readers of the table see the old
+//! rows until then. [`PostgresDestination::tables`] never lists copies or `_spillway_state`.
+//! `finish` completes *every* copy of the schema: the engine calls it only once every
+//! stream has caught up (a copy of a reload still in progress would be swapped in half
+//! loaded). `finish` with a transaction open fails with an internal error instead of
+//! committing writes no checkpoint covers. A copy whose stream is now configured in
+//! `upsert` or `append` is left in place (with a warning). `replace` swaps tables: indexes,
+//! grants and comments added to the old table by hand are not carried over, and a view
+//! depending on it makes the swap fail (and roll back) with Postgres's error.
+//!
+//! **Changing the mode of an existing table** is not done in place: a table whose shape
+//! (`_deleted` column, primary key) does not fit the stream's mode is a
+//! [`ErrorKind::Config`] error naming the table, what it has and what the mode needs (set
+//! the mode back, or drop the table and reset the state so the next sync reloads it).
+//! `upsert`, `replace` and `overwrite-delete-stale` share one shape.
+//!
 //! **Schema evolution**, as in every destination: a new field adds a column
 //! (`ALTER TABLE … ADD COLUMN`); a type change widens the column (bigint → double precision
 //! → json; any other mix → json) and converts the values already there exactly as
 //! `spillway_core::batch::cast_column` converts batch values, so nothing is dropped or
 //! rounded. An integer beyond ±2^53 meeting a float widens to `json`, not to a double.
 //!
-//! **Writes.** Each batch is copied with binary `COPY … FROM STDIN` into a temporary staging
-//! table, then merged in one statement: the latest revision per `_id` (highest `_ts`, then the
-//! last in the batch) deletes the target row if it is a tombstone, and otherwise inserts or
-//! replaces the whole row (`INSERT … ON CONFLICT (_id) DO UPDATE`, columns the revision lacks
-//! set to NULL) — in both cases only if the target's `_ts` is not newer, so a replayed batch
-//! never moves a row back in time.
+//! **Writes.** Each batch is copied with binary `COPY … FROM STDIN` into a temporary
+//! staging table, then applied in one statement. `upsert`: the latest revision per `_id`
+//! (highest `_ts`, then the last in the batch) deletes the target row if it is a tombstone,
+//! and otherwise inserts or replaces the whole row (`INSERT … ON CONFLICT (_id) DO UPDATE`,
+//! columns the revision lacks set to NULL) — in both cases only if the target's `_ts` is not
+//! newer, so a replayed batch never moves a row back in time. `soft_delete` applies the same
+//! `_ts` guard; `append` skips the `(_id, _ts)` it already holds.
 //!
 //! **Transactions.** Everything between two commits is one Postgres transaction (opened by
 //! the first write or truncate after a commit); [`Destination::commit`] upserts the source's
@@ -52,17 +85,21 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), spillway_core::DestError> {
-//! use spillway_core::Destination;
+//! use spillway_core::{Destination, StreamMode, WriteMode, WriteModes};
 //! use spillway_dest_postgres::{PostgresConfig, PostgresDestination};
 //!
 //! let config = PostgresConfig::new("postgres://postgres@127.0.0.1:5432/analytics")
-//!     .with_schema("convex");
+//!     .with_schema("convex")
+//!     .with_modes(WriteModes::all(StreamMode::new(WriteMode::Replace)));
 //! let mut dest = PostgresDestination::connect(&config).await?;
 //! dest.check().await?;
 //! println!("{:?}", dest.tables().await?);
+//! // ... truncate / write / commit as the engine does, then:
+//! dest.finish().await?;
 //! # Ok(()) }
 //! ```
 
+mod append;
 mod config;
 mod copy;
 mod db;
@@ -70,6 +107,8 @@ mod ddl;
 mod error;
 mod merge;
 mod query;
+mod reload;
+mod shape;
 mod state;
 mod widen;
 
@@ -77,7 +116,8 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use spillway_core::table::TableSchema;
+use spillway_core::schema::DELETED;
+use spillway_core::write_mode::RELOAD_PREFIX;
 use spillway_core::{
     Batch, Checkpoint, DestError, Destination, ErrorKind, SourceState, StateKey, StreamId,
 };
@@ -86,17 +126,23 @@ use tracing::debug;
 pub use config::{DEFAULT_SCHEMA, MAX_IDENTIFIER_BYTES, PostgresConfig};
 
 use crate::db::Db;
-use crate::ddl::qualified;
+use crate::ddl::{Table, qualified, quote};
 use crate::error::{error, internal_error};
+use crate::shape::Shape;
 
-/// The Postgres destination (write mode `upsert`).
+/// The Postgres destination (every write mode, see the crate docs).
 pub struct PostgresDestination {
     /// How to (re)connect.
     config: PostgresConfig,
     /// The open connection.
     db: Db,
-    /// User columns of the tables seen so far (loaded from the catalog on first use).
-    tables: HashMap<String, TableSchema>,
+    /// Shape and user columns of the tables seen so far (loaded from the catalog on first
+    /// use), reload copies included.
+    tables: HashMap<String, Table>,
+    /// Reload copies known not to exist (so plain writes of `replace` /
+    /// `overwrite-delete-stale` streams do not ask the catalog every batch); forgotten with
+    /// `tables`.
+    no_copy: HashSet<String>,
     /// The open transaction, if any.
     txn: Option<Txn>,
 }
@@ -125,6 +171,7 @@ impl PostgresDestination {
             config: config.clone(),
             db,
             tables: HashMap::new(),
+            no_copy: HashSet::new(),
             txn: None,
         })
     }
@@ -139,7 +186,8 @@ impl PostgresDestination {
         qualified(&self.config.schema, table)
     }
 
-    /// The user tables of the schema (every table except `_spillway_state`), sorted.
+    /// The user tables of the schema, sorted: every table except `_spillway_state` and the
+    /// reload copies (`_spillway_reload_…`) of reloads in progress.
     pub async fn tables(&mut self) -> Result<Vec<String>, DestError> {
         self.ready().await?;
         let r = self
@@ -148,8 +196,9 @@ impl PostgresDestination {
                 "SELECT c.relname::text FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2 \
+                 AND NOT starts_with(c.relname::text, $3) \
                  ORDER BY c.relname COLLATE \"C\"",
-                &[&self.config.schema, &state::STATE_TABLE],
+                &[&self.config.schema, &state::STATE_TABLE, &RELOAD_PREFIX],
                 || "listing the tables".to_string(),
             )
             .await;
@@ -235,6 +284,7 @@ impl PostgresDestination {
         }
         debug!(target = %self.db.target, "Reconnecting to Postgres.");
         self.tables.clear();
+        self.no_copy.clear();
         self.db = Db::connect(&self.config).await?;
         state::ensure_table(&self.db, &self.config.schema).await
     }
@@ -273,8 +323,8 @@ impl PostgresDestination {
         Ok(())
     }
 
-    /// The cached columns of `table`, loading them from the catalog on first use.
-    async fn table_schema(&mut self, table: &str) -> Result<Option<TableSchema>, DestError> {
+    /// The cached shape and columns of `table`, loading them from the catalog on first use.
+    async fn table_schema(&mut self, table: &str) -> Result<Option<Table>, DestError> {
         if let Some(s) = self.tables.get(table) {
             return Ok(Some(s.clone()));
         }
@@ -296,29 +346,43 @@ impl PostgresDestination {
     fn forget_txn(&mut self) {
         if self.txn.take().is_some() {
             self.tables.clear();
+            self.no_copy.clear();
         }
     }
 
     async fn truncate_inner(&mut self, stream: &StreamId) -> Result<(), DestError> {
         let table = stream.qualified();
+        let mode = self.config.modes.of(stream);
+        crate::ddl::check_identifier(&self.db.target, "table", &table)?;
         self.begin().await?;
         if let Some(t) = &mut self.txn {
             t.truncated.insert(table.clone());
         }
-        if self.table_schema(&table).await?.is_some() {
-            // DELETE, not TRUNCATE: readers keep seeing the committed rows until this
-            // transaction commits, instead of queueing behind an exclusive lock.
-            let n = self
-                .db
-                .exec_params(
-                    &format!("DELETE FROM {}", self.table_ref(&table)),
-                    &[],
-                    || format!("truncating table {table:?}"),
-                )
-                .await?;
-            self.mark_dirty(&table);
-            debug!(stream = %table, rows = n, "Table truncated.");
+        if mode.mode.reloads_into_copy() {
+            return self.start_reload(&table, mode).await;
         }
+        let shape = Shape::of(mode);
+        let Some(loaded) = self.table_schema(&table).await? else {
+            return Ok(());
+        };
+        self.check_shape(&table, &loaded, shape, mode)?;
+        // DELETE / UPDATE, not TRUNCATE: readers keep seeing the committed rows until this
+        // transaction commits, instead of queueing behind an exclusive lock.
+        let sql = match shape {
+            // The reload sets `_deleted` back on the rows it sees.
+            Shape::SoftDelete => format!(
+                "UPDATE {} SET {d} = true WHERE NOT {d}",
+                self.table_ref(&table),
+                d = quote(DELETED)
+            ),
+            Shape::Upsert | Shape::Append => format!("DELETE FROM {}", self.table_ref(&table)),
+        };
+        let n = self
+            .db
+            .exec_params(&sql, &[], || format!("truncating table {table:?}"))
+            .await?;
+        self.mark_dirty(&table);
+        debug!(stream = %table, rows = n, mode = %mode, "Table truncated.");
         Ok(())
     }
 
@@ -436,8 +500,7 @@ impl Destination for PostgresDestination {
     }
 
     async fn finish(&mut self) -> Result<(), DestError> {
-        // Upsert only so far: no full reload goes through a reload copy.
-        Ok(())
+        self.finish_inner().await
     }
 
     async fn rollback(&mut self) -> Result<(), DestError> {

@@ -1,5 +1,8 @@
 //! Applying a batch: binary COPY into a staging table, then one merge statement.
 //!
+//! 0. The stream's write mode picks the table written ([`crate::reload`]: the reload copy
+//!    during a `replace` / `overwrite-delete-stale` reload) and its shape ([`Shape`]); an
+//!    existing table of another shape is a configuration error.
 //! 1. The batch is cast to the table's column types (widening the table first if the batch is
 //!    wider) and copied into `pg_temp._spillway_stage` with a sequence number per row.
 //! 2. The latest revision of each `_id` (max `_ts`, then the last in batch order) is kept: a
@@ -7,30 +10,34 @@
 //! 3. A tombstone deletes the row unless the table holds a newer revision; a live revision
 //!    inserts the row or replaces it whole (columns the batch lacks become NULL) unless the
 //!    table holds a newer revision, so a replayed or overlapping batch never moves a row back
-//!    in time.
+//!    in time. With `soft_delete`, a tombstone instead sets `_deleted = true` and its `_ts`
+//!    and keeps the other columns (a row of NULLs if the `_id` was never seen); `append`
+//!    inserts every revision ([`crate::append`]).
 
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array};
 use spillway_core::batch::cast_column;
-use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS};
 use spillway_core::table::{TableSchema, plan};
-use spillway_core::{Batch, ColumnType, DestError};
+use spillway_core::{Batch, ColumnType, DestError, StreamMode};
 use tokio_postgres::types::Type;
 use tracing::trace;
 
 use crate::PostgresDestination;
 use crate::copy::{Values, copy_in, pg_type};
-use crate::ddl::{self, check_identifier, quote};
-use crate::error::{data_error, internal_error};
+use crate::ddl::{self, Table, check_identifier, quote};
+use crate::error::{config_error, data_error, internal_error};
+use crate::shape::{Shape, mismatch_message};
+use crate::widen::{array_has_big_ints, has_big_ints};
 
 /// The staging table (temporary, replaced by every batch, dropped at commit).
-const STAGE: &str = "pg_temp._spillway_stage";
+pub(crate) const STAGE: &str = "pg_temp._spillway_stage";
 /// The batch-order column of the staging table.
-const SEQ: &str = "_spillway_seq";
+pub(crate) const SEQ: &str = "_spillway_seq";
 
 impl PostgresDestination {
-    /// Applies one batch inside the open transaction.
+    /// Applies one batch inside the open transaction, as the stream's write mode says.
     pub(crate) async fn write_inner(&mut self, batch: &Batch) -> Result<(), DestError> {
         let table = batch.stream.qualified();
         let target = self.db.target.clone();
@@ -39,10 +46,12 @@ impl PostgresDestination {
             .check_system_columns()
             .map_err(|m| data_error(&target, m))?;
         let incoming = user_columns(&target, batch, &table)?;
+        let mode = self.config.modes.of(&batch.stream);
         self.begin().await?;
+        let (physical, shape) = self.write_target(&table, mode).await?;
 
         // Make the table able to hold the batch.
-        let schema = match self.table_schema(&table).await? {
+        let schema = match self.table_schema(&physical).await? {
             None => {
                 let schema = TableSchema {
                     columns: incoming
@@ -53,20 +62,35 @@ impl PostgresDestination {
                 };
                 self.db
                     .exec(
-                        &ddl::create_table_sql(&self.config.schema, &table, &schema),
-                        || format!("creating table {table:?}"),
+                        &ddl::create_table_sql(&self.config.schema, &physical, shape, &schema),
+                        || format!("creating table {physical:?}"),
                     )
                     .await?;
-                self.tables.insert(table.clone(), schema.clone());
+                self.tables.insert(
+                    physical.clone(),
+                    Table {
+                        shape,
+                        columns: schema.clone(),
+                    },
+                );
                 schema
             }
             Some(current) => {
-                let wanted = self.exact_types(batch, &table, &current, &incoming).await?;
-                let (target_schema, changes) = plan(&current, &wanted);
+                self.check_shape(&physical, &current, shape, mode)?;
+                let wanted = self
+                    .exact_types(batch, &physical, &current.columns, &incoming)
+                    .await?;
+                let (target_schema, changes) = plan(&current.columns, &wanted);
                 if !changes.is_empty() {
-                    let t = self.table_ref(&table);
-                    crate::widen::apply(&self.db, &table, &t, &changes).await?;
-                    self.tables.insert(table.clone(), target_schema.clone());
+                    let t = self.table_ref(&physical);
+                    crate::widen::apply(&self.db, &physical, &t, &changes).await?;
+                    self.tables.insert(
+                        physical.clone(),
+                        Table {
+                            shape,
+                            columns: target_schema.clone(),
+                        },
+                    );
                 }
                 target_schema
             }
@@ -162,18 +186,41 @@ impl PostgresDestination {
         copy_in(&self.db, &what, STAGE, &names, &types, &values, n, on_nul).await?;
 
         // Merge.
-        let sql = merge_sql(&self.table_ref(&table), &schema, &columns);
+        let table_ref = self.table_ref(&physical);
+        let sql = match shape {
+            Shape::Upsert => merge_sql(&table_ref, &schema, &columns),
+            Shape::SoftDelete => soft_delete_sql(&table_ref, &schema, &columns),
+            Shape::Append => crate::append::append_sql(&table_ref, &columns),
+        };
         let counts = self
             .db
             .query(&sql, &[], || {
-                format!("merging a batch of {n} rows into table {table:?}")
+                format!("merging a batch of {n} rows into table {physical:?}")
             })
             .await?;
         let (deleted, upserted): (i64, i64) =
             counts.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
-        self.mark_dirty(&table);
-        trace!(stream = %table, rows = n, upserted, deleted, "Batch applied.");
+        self.mark_dirty(&physical);
+        trace!(stream = %table, table = %physical, rows = n, upserted, deleted, "Batch applied.");
         Ok(())
+    }
+
+    /// Fails with a configuration error when `table` (as loaded) does not have the shape
+    /// `mode` needs.
+    pub(crate) fn check_shape(
+        &self,
+        table: &str,
+        loaded: &Table,
+        want: Shape,
+        mode: StreamMode,
+    ) -> Result<(), DestError> {
+        if loaded.shape == want {
+            return Ok(());
+        }
+        Err(config_error(
+            &self.db.target,
+            mismatch_message(&self.table_ref(table), loaded.shape, want, mode),
+        ))
     }
 
     /// The types the table must take for `incoming`: as the batch says, except that an Int64
@@ -189,26 +236,11 @@ impl PostgresDestination {
         let mut out = Vec::with_capacity(incoming.len());
         for (i, name, ty) in incoming {
             let big = match (current.get(name), ty) {
-                (Some(ColumnType::Float64), ColumnType::Int64) => batch
-                    .rows
-                    .column(*i)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .is_some_and(|a| a.iter().flatten().any(|v| !int_fits_f64(v))),
+                (Some(ColumnType::Float64), ColumnType::Int64) => {
+                    array_has_big_ints(batch.rows.column(*i))
+                }
                 (Some(ColumnType::Int64), ColumnType::Float64) => {
-                    let sql = format!(
-                        "SELECT EXISTS (SELECT 1 FROM {t} WHERE {c} > {m} OR {c} < -{m})",
-                        t = self.table_ref(table),
-                        c = quote(name),
-                        m = 1_i64 << 53
-                    );
-                    let rows = self
-                        .db
-                        .query(&sql, &[], || {
-                            format!("checking column {name:?} of table {table:?} before widening")
-                        })
-                        .await?;
-                    rows.first().is_some_and(|r| r.get::<_, bool>(0))
+                    has_big_ints(&self.db, table, &self.table_ref(table), name).await?
                 }
                 _ => false,
             };
@@ -262,6 +294,57 @@ fn merge_sql(table: &str, schema: &TableSchema, columns: &[(String, ColumnType)]
            WHERE NOT coalesce(l.{del}, false) \
            ON CONFLICT ({id}) DO UPDATE SET {set} WHERE t.{ts} <= excluded.{ts} RETURNING 1) \
          SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ups)",
+        cols = insert_cols.join(", "),
+        select = select.join(", "),
+        set = set.join(", "),
+    )
+}
+
+/// The merge statement of `upsert` with `soft_delete`: latest revision per `_id`; a live
+/// revision inserts or replaces the whole row with `_deleted = false`; a tombstone sets
+/// `_deleted = true` and its `_ts` and keeps the other columns (or inserts a row of NULLs
+/// if the `_id` was never seen). Neither touches a row holding a newer revision. Returns one
+/// row `(tombstones applied, live rows upserted)`.
+fn soft_delete_sql(table: &str, schema: &TableSchema, columns: &[(String, ColumnType)]) -> String {
+    let (id, ts, del, seq) = (quote(ID), quote(TS), quote(DELETED), quote(SEQ));
+    let ct = quote(CREATION_TIME);
+    let mut insert_cols = vec![id.clone(), ct.clone(), ts.clone(), del.clone()];
+    let mut select = vec![
+        format!("l.{id}"),
+        format!("CASE WHEN l.{del} THEN NULL ELSE l.{ct} END"),
+        format!("l.{ts}"),
+        format!("coalesce(l.{del}, false)"),
+    ];
+    for (name, _) in columns {
+        let c = quote(name);
+        select.push(format!("CASE WHEN l.{del} THEN NULL ELSE l.{c} END"));
+        insert_cols.push(c);
+    }
+    // A tombstone keeps the stored values; a live revision is the whole document.
+    let keep_or =
+        |c: &str, new: String| format!("{c} = CASE WHEN excluded.{del} THEN t.{c} ELSE {new} END");
+    let mut set = vec![
+        format!("{ts} = excluded.{ts}"),
+        format!("{del} = excluded.{del}"),
+        keep_or(&ct, format!("excluded.{ct}")),
+    ];
+    for (name, _) in &schema.columns {
+        let c = quote(name);
+        if columns.iter().any(|(n, _)| n == name) {
+            set.push(keep_or(&c, format!("excluded.{c}")));
+        } else {
+            set.push(keep_or(&c, "NULL".to_string()));
+        }
+    }
+    format!(
+        "WITH latest AS (\
+           SELECT DISTINCT ON ({id}) * FROM {STAGE} ORDER BY {id}, {ts} DESC, {seq} DESC), \
+         ups AS (\
+           INSERT INTO {table} AS t ({cols}) SELECT {select} FROM latest AS l \
+           ON CONFLICT ({id}) DO UPDATE SET {set} WHERE t.{ts} <= excluded.{ts} \
+           RETURNING t.{del}) \
+         SELECT (SELECT count(*) FROM ups WHERE {del}), \
+           (SELECT count(*) FROM ups WHERE NOT {del})",
         cols = insert_cols.join(", "),
         select = select.join(", "),
         set = set.join(", "),
@@ -326,5 +409,22 @@ mod tests {
             sql.contains("ORDER BY \"_id\", \"_ts\" DESC, \"_spillway_seq\" DESC"),
             "{sql}"
         );
+    }
+
+    #[test]
+    fn soft_delete_keeps_columns_of_tombstones() {
+        let schema = TableSchema {
+            columns: vec![
+                ("x".into(), ColumnType::Int64),
+                ("y".into(), ColumnType::Utf8),
+            ],
+        };
+        let cols = [("y".to_string(), ColumnType::Utf8)];
+        let sql = soft_delete_sql("\"s\".\"t\"", &schema, &cols);
+        let keep_x = "\"x\" = CASE WHEN excluded.\"_deleted\" THEN t.\"x\" ELSE NULL END";
+        assert!(sql.contains(keep_x), "{sql}");
+        let set_y = "\"y\" = CASE WHEN excluded.\"_deleted\" THEN t.\"y\" ELSE excluded.\"y\" END";
+        assert!(sql.contains(set_y), "{sql}");
+        assert!(sql.contains("WHERE t.\"_ts\" <= excluded.\"_ts\""), "{sql}");
     }
 }

@@ -182,3 +182,48 @@ pub async fn stored_text(
     rows.first()
         .and_then(|r| r["v"].as_str().map(str::to_string))
 }
+
+/// A destination in a schema of its own, writing streams in `modes`.
+pub async fn open_with(
+    modes: spillway_core::WriteModes,
+) -> (TestSchema, PostgresConfig, PostgresDestination) {
+    drop_stale_schemas().await;
+    let (schema, cfg) = config();
+    let cfg = cfg.with_modes(modes);
+    let dest = connect(&cfg).await;
+    (schema, cfg, dest)
+}
+
+/// `(_id, _ts, x)` of every row of `table` (`x` null when the table has no such column),
+/// ordered by `_id` then `_ts`, read through a connection of its own (what another reader
+/// sees); `[]` when the table does not exist.
+pub async fn reader_view(schema: &str, table: &str) -> Vec<(String, i64, Value)> {
+    let c = client().await;
+    let exists: bool = c
+        .query_one(
+            "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+            &[&schema, &table],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if !exists {
+        return Vec::new();
+    }
+    let sql = format!(
+        "SELECT _id, _ts, to_json(t)->'x' FROM \"{schema}\".\"{table}\" AS t \
+         ORDER BY _id COLLATE \"C\", _ts"
+    );
+    c.query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, Option<Value>>(2).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
