@@ -3,13 +3,18 @@
 //! Unknown keys are rejected; errors name the file, line and key. `${VAR}` in string values
 //! expands environment variables (an unset variable is an error naming it).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use spillway_core::{WriteMode, WriteModes};
+use spillway_dest_duckdb::DuckDbConfig;
+use spillway_dest_postgres::PostgresConfig;
 use spillway_source_convex::{ConvexConfig, Secret};
 
 use crate::config_errors::{Section, one_line_toml_error};
+use crate::config_modes::{StreamSection, full_read_required, write_modes};
 
 /// The whole file.
 #[derive(Debug)]
@@ -18,6 +23,8 @@ pub struct Config {
     pub source: SourceConfig,
     /// Where it goes (one or more).
     pub destination: Vec<DestinationConfig>,
+    /// Every run must read everything again (the destinations use `replace`).
+    pub full_read: bool,
 }
 
 /// `[source]`, by `kind`.
@@ -27,27 +34,56 @@ pub enum SourceConfig {
     Convex(ConvexConfig),
 }
 
+/// One `[[destination]]`: where to write and how.
+#[derive(Debug)]
+pub struct DestinationConfig {
+    /// Where, by `kind`.
+    pub kind: DestinationKind,
+    /// How each stream is written (`write_mode`, `soft_delete`, `[destination.streams.*]`).
+    pub modes: WriteModes,
+}
+
 /// `[[destination]]`, by `kind`.
 #[derive(Debug)]
-pub enum DestinationConfig {
+pub enum DestinationKind {
     /// A DuckDB file.
-    Duckdb(DuckDbSection),
+    Duckdb(DuckDbConfig),
+    /// A Postgres schema (its `Debug` hides the password).
+    Postgres(PostgresConfig),
 }
 
 /// `kind = "duckdb"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DuckDbSection {
+struct DuckDbSection {
     /// The database file (created if missing). Relative paths are relative to the config file.
-    pub path: String,
-    /// `upsert` (default; `overwrite` is an alias).
-    #[serde(default = "default_write_mode")]
-    pub write_mode: String,
+    path: String,
+    #[serde(default)]
+    write_mode: WriteMode,
+    #[serde(default)]
+    soft_delete: bool,
+    #[serde(default)]
+    streams: BTreeMap<String, StreamSection>,
 }
 
-fn default_write_mode() -> String {
-    "upsert".into()
+/// `kind = "postgres"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostgresSection {
+    /// The connection URL (password via `${VAR}` or `PGPASSWORD`).
+    url: String,
+    /// The schema (default `public`).
+    schema: Option<String>,
+    #[serde(default)]
+    write_mode: WriteMode,
+    #[serde(default)]
+    soft_delete: bool,
+    #[serde(default)]
+    streams: BTreeMap<String, StreamSection>,
 }
+
+/// The destination kinds, for messages.
+const DESTINATION_KINDS: &[&str] = &["duckdb", "postgres"];
 
 /// The file's top level, with each section still a table: sections are typed by their `kind`
 /// afterwards, so that errors inside them keep the key's name and line.
@@ -78,20 +114,46 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     at.expect_kind(text, &raw.source, &["convex"])
         .map_err(file)?;
     let source = SourceConfig::Convex(at.typed(text, raw.source).map_err(file)?);
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let where_ = |key: &str| format!("{}: {key}", path.display());
     let mut destination = Vec::new();
     for (i, table) in raw.destination.into_iter().enumerate() {
         let at = Section::Destination(i);
-        at.expect_kind(text, &table, &["duckdb"]).map_err(file)?;
-        destination.push(DestinationConfig::Duckdb(
-            at.typed(text, table).map_err(file)?,
-        ));
+        at.expect_kind(text, &table, DESTINATION_KINDS)
+            .map_err(file)?;
+        let key = |k: &str| where_(&format!("destination[{i}].{k}"));
+        let kind = table
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let (kind, modes) = match kind {
+            "postgres" => {
+                let s: PostgresSection = at.typed(text, table).map_err(file)?;
+                let url = expand(&s.url, env).with_context(|| key("url"))?;
+                let mut pg = PostgresConfig::new(url);
+                if let Some(schema) = s.schema {
+                    pg = pg.with_schema(expand(&schema, env).with_context(|| key("schema"))?);
+                }
+                let modes = write_modes(s.write_mode, s.soft_delete, &s.streams)
+                    .map_err(|e| anyhow::anyhow!("{}", key(&e)))?;
+                (DestinationKind::Postgres(pg), modes)
+            }
+            _ => {
+                let s: DuckDbSection = at.typed(text, table).map_err(file)?;
+                let p = PathBuf::from(expand(&s.path, env).with_context(|| key("path"))?);
+                let p = if p.is_relative() { base.join(p) } else { p };
+                let modes = write_modes(s.write_mode, s.soft_delete, &s.streams)
+                    .map_err(|e| anyhow::anyhow!("{}", key(&e)))?;
+                (DestinationKind::Duckdb(DuckDbConfig::new(p)), modes)
+            }
+        };
+        destination.push(DestinationConfig { kind, modes });
     }
     let mut config = Config {
         source,
         destination,
+        full_read: false,
     };
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let where_ = |key: &str| format!("{}: {key}", path.display());
     match &mut config.source {
         SourceConfig::Convex(c) => {
             c.url = expand(&c.url, env).with_context(|| where_("source.url"))?;
@@ -114,30 +176,16 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             path.display()
         );
     }
-    for (i, d) in config.destination.iter_mut().enumerate() {
-        match d {
-            DestinationConfig::Duckdb(s) => {
-                s.path = expand(&s.path, env)
-                    .with_context(|| where_(&format!("destination[{i}].path")))?;
-                let p = PathBuf::from(&s.path);
-                if p.is_relative() {
-                    s.path = base.join(p).to_string_lossy().into_owned();
-                }
-                match s.write_mode.as_str() {
-                    "upsert" | "overwrite" => {}
-                    "append" | "replace" | "overwrite-delete-stale" => bail!(
-                        "{}: destination[{i}].write_mode = {:?} is not supported by this version's duckdb destination; use \"upsert\"",
-                        path.display(),
-                        s.write_mode
-                    ),
-                    other => bail!(
-                        "{}: destination[{i}].write_mode = {other:?} is unknown; expected one of upsert, overwrite, append, replace, overwrite-delete-stale",
-                        path.display()
-                    ),
-                }
-            }
-        }
-    }
+    config.full_read =
+        full_read_required(config.destination.iter().enumerate().flat_map(|(i, d)| {
+            std::iter::once((format!("destination[{i}]"), d.modes.default)).chain(
+                d.modes
+                    .per_stream
+                    .iter()
+                    .map(move |(s, m)| (format!("destination[{i}] stream {s:?}"), *m)),
+            )
+        }))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(config)
 }
 
@@ -171,6 +219,7 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spillway_core::StreamMode;
 
     fn env(k: &str) -> Option<String> {
         (k == "CONVEX_DEPLOY_KEY").then(|| "prod:x|secret".to_string())
@@ -197,9 +246,12 @@ path = "convex.duckdb"
         let c = p(GOOD).unwrap();
         let SourceConfig::Convex(s) = &c.source;
         assert_eq!(s.deploy_key.as_ref().unwrap().expose(), "prod:x|secret");
-        let DestinationConfig::Duckdb(d) = &c.destination[0];
-        assert_eq!(d.path, "/etc/sp/convex.duckdb");
-        assert_eq!(d.write_mode, "upsert");
+        let DestinationKind::Duckdb(d) = &c.destination[0].kind else {
+            panic!("{c:?}")
+        };
+        assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
+        assert_eq!(c.destination[0].modes, WriteModes::default());
+        assert!(!c.full_read);
     }
 
     #[test]
@@ -235,11 +287,16 @@ path = "convex.duckdb"
             "{:#}",
             p(&GOOD.replace(
                 "path = \"convex.duckdb\"",
-                "path = \"x\"\nwrite_mode = \"append\""
+                "path = \"x\"\nwrite_mode = \"merge\""
             ))
             .unwrap_err()
         );
-        assert!(e.contains("write_mode"), "{e}");
+        assert!(
+            e.contains(
+                "line 11, column 1: destination[0].write_mode: write_mode = \"merge\" is unknown"
+            ),
+            "{e}"
+        );
         let e = format!("{:#}", p(&GOOD.replace("tables", "tabels")).unwrap_err());
         assert!(
             e.contains("line 6, column 1: source.tabels: unknown field"),
@@ -309,6 +366,90 @@ path = "convex.duckdb"
         }
         let e = format!("{:#}", p(&format!("{GOOD}\n[sink]\nx = 1\n")).unwrap_err());
         assert!(e.contains("line 12") && e.contains("sink"), "{e}");
+    }
+
+    const PG: &str = r#"
+[[destination]]
+kind = "postgres"
+url = "postgres://app:${PGPASS}@127.0.0.1:5432/analytics"
+schema = "convex"
+write_mode = "upsert"
+soft_delete = true
+
+[destination.streams.messages]
+write_mode = "append"
+
+[destination.streams."waitlist/entries"]
+write_mode = "overwrite-delete-stale"
+"#;
+
+    fn env_pg(k: &str) -> Option<String> {
+        (k == "PGPASS")
+            .then(|| "hunter2".to_string())
+            .or_else(|| env(k))
+    }
+
+    #[test]
+    fn postgres_with_modes_per_stream() {
+        let text = format!("{GOOD}{PG}");
+        let c = parse(&text, Path::new("/etc/sp/spillway.toml"), &env_pg).unwrap();
+        assert_eq!(c.destination.len(), 2);
+        let d = &c.destination[1];
+        let DestinationKind::Postgres(pg) = &d.kind else {
+            panic!("{c:?}")
+        };
+        assert_eq!(pg.url, "postgres://app:hunter2@127.0.0.1:5432/analytics");
+        assert_eq!(pg.schema, "convex");
+        assert_eq!(d.modes.of_table("users"), StreamMode::soft_delete());
+        assert_eq!(
+            d.modes.of_table("messages"),
+            StreamMode::new(WriteMode::Append)
+        );
+        assert_eq!(
+            d.modes.of_table("waitlist/entries"),
+            StreamMode::new(WriteMode::OverwriteDeleteStale)
+        );
+        assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
+    }
+
+    #[test]
+    fn impossible_mode_combinations_say_why() {
+        let bad = format!(
+            "{GOOD}{}",
+            PG.replace(
+                "write_mode = \"append\"",
+                "write_mode = \"append\"\nsoft_delete = true"
+            )
+        );
+        let e = format!(
+            "{:#}",
+            parse(&bad, Path::new("/etc/sp/spillway.toml"), &env_pg).unwrap_err()
+        );
+        assert!(
+            e.contains("destination[1].streams.\"messages\": soft_delete = true applies to write_mode = \"upsert\" only"),
+            "{e}"
+        );
+        let mixed = format!("{GOOD}write_mode = \"replace\"\n{PG}");
+        let e = format!(
+            "{:#}",
+            parse(&mixed, Path::new("/etc/sp/spillway.toml"), &env_pg).unwrap_err()
+        );
+        assert!(
+            e.contains("destination[0] uses write_mode = \"replace\"")
+                && e.contains("destination[1] uses upsert (soft_delete)")
+                && e.contains("one read cannot be both"),
+            "{e}"
+        );
+        let c = p(&format!("{GOOD}write_mode = \"replace\"\n")).unwrap();
+        assert!(c.full_read);
+        let e = format!(
+            "{:#}",
+            p(&format!("{GOOD}\n[destination.streams.x]\nmode = 1\n")).unwrap_err()
+        );
+        assert!(
+            e.contains("destination[0].streams.x.mode: unknown field"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,6 +22,14 @@ impl Section {
         }
     }
 
+    /// The TOML table name (`source`, `destination`).
+    fn table_name(self) -> String {
+        match self {
+            Section::Source => "source".into(),
+            Section::Destination(_) => "destination".into(),
+        }
+    }
+
     /// Checks the section's `kind` against the known ones.
     pub fn expect_kind(
         self,
@@ -62,11 +70,12 @@ impl Section {
             let message = e.into_inner().message().trim().to_string();
             // An unknown key is reported at the section; name the key itself.
             let key = match unknown_field(&message) {
-                Some(k) => k.to_string(),
+                Some(k) if path == "." => k.to_string(),
+                // serde_path_to_error's path already ends with the unknown key.
+                Some(_) => path,
                 None if path != "." => path,
                 None => String::new(),
             };
-            let top_key = key.split(['.', '[']).next().unwrap_or_default();
             let full = if key.is_empty() {
                 self.name()
             } else {
@@ -74,13 +83,13 @@ impl Section {
             };
             format!(
                 "{}{full}: {message}",
-                self.at(text, (!top_key.is_empty()).then_some(top_key))
+                self.at(text, (!key.is_empty()).then_some(key.as_str()))
             )
         })
     }
 
-    /// `line L, column C: ` of `key` in this section (or of the section's header), or nothing
-    /// when it cannot be found (an inline table, say).
+    /// `line L, column C: ` of `key` (a path such as `retry_for` or `streams.x.write_mode`) in
+    /// this section (or of the section's header), or nothing when it cannot be found.
     fn at(self, text: &str, key: Option<&str>) -> String {
         match self.locate(text, key) {
             Some(offset) => {
@@ -112,11 +121,37 @@ impl Section {
             offset += line.len();
         }
         let header = header?;
-        match key {
-            None => Some(header),
-            Some(key) => key_in_section(text, header, key).or(Some(header)),
+        let Some(key) = key else {
+            return Some(header);
+        };
+        // `streams.x.write_mode` lives under a `[destination.streams.x]` header of its own.
+        let segments: Vec<&str> = key.split(['.', '[']).collect();
+        let top = segments.first().copied().unwrap_or_default();
+        if segments.len() >= 3
+            && let Some(sub) = sub_table(text, header, &self.table_name(), &segments[..2])
+        {
+            return key_in_section(text, sub, segments[2]).or(Some(sub));
         }
+        key_in_section(text, header, top).or(Some(header))
     }
+}
+
+/// The offset of the `[<section>.<a>.<b>]` header belonging to the section at `header`.
+fn sub_table(text: &str, header: usize, section: &str, path: &[&str]) -> Option<usize> {
+    let wanted = format!("[{section}.{}]", path.join("."));
+    let body = header + text[header..].find('\n')? + 1;
+    let mut offset = body;
+    for line in text[body..].split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("[[") || trimmed == "[source]" {
+            return None;
+        }
+        if trimmed.replace(['"', '\'', ' '], "") == wanted {
+            return Some(offset + line.len() - line.trim_start().len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The key of serde's "unknown field `x`, expected …" message.

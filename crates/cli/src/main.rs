@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod config;
 mod config_errors;
+mod config_modes;
 mod setup;
 
 use std::process::ExitCode;

@@ -1,17 +1,17 @@
 //! Shared plumbing: logging, building sources and destinations from the config, signals.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use spillway_core::{Destination, Source, StreamId};
-use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
+use spillway_dest_duckdb::DuckDbDestination;
+use spillway_dest_postgres::PostgresDestination;
 use spillway_engine::CancellationToken;
 use spillway_source_convex::ConvexSource;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::ConfigArg;
-use crate::config::{self, Config, DestinationConfig, SourceConfig};
+use crate::config::{self, Config, DestinationKind, SourceConfig};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug)]
@@ -30,13 +30,13 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => {
-            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info"
+            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info,spillway_dest_postgres=info"
         }
         (_, 1) => {
-            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug"
+            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug,spillway_dest_postgres=debug"
         }
         _ => {
-            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace"
+            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace,spillway_dest_postgres=trace"
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -82,20 +82,27 @@ pub fn build_source(config: &Config, streams: Option<&[String]>) -> Result<Arc<d
     }
 }
 
-/// Opens every destination.
-pub fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destination>>> {
-    config
-        .destination
-        .iter()
-        .map(|d| match d {
-            DestinationConfig::Duckdb(s) => {
-                let dest = DuckDbDestination::open(&DuckDbConfig {
-                    path: PathBuf::from(&s.path),
-                })?;
-                Ok(Box::new(dest) as Box<dyn Destination>)
+/// Opens every destination (connecting to Postgres), in config order.
+pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destination>>> {
+    let mut out: Vec<Box<dyn Destination>> = Vec::new();
+    for (i, d) in config.destination.iter().enumerate() {
+        let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match &d.kind {
+            DestinationKind::Duckdb(c) if d.modes == spillway_core::WriteModes::default() => {
+                DuckDbDestination::open(c).map(|x| Box::new(x) as Box<dyn Destination>)
             }
-        })
-        .collect()
+            DestinationKind::Duckdb(_) => Err(spillway_core::DestError::new(
+                spillway_core::ErrorKind::Config,
+                "this build's duckdb destination writes in write_mode = \"upsert\" only",
+            )),
+            DestinationKind::Postgres(c) => {
+                PostgresDestination::connect(&c.clone().with_modes(d.modes.clone()))
+                    .await
+                    .map(|x| Box::new(x) as Box<dyn Destination>)
+            }
+        };
+        out.push(opened.with_context(|| format!("destination[{i}]"))?);
+    }
+    Ok(out)
 }
 
 /// A token cancelled by Ctrl-C or SIGTERM.

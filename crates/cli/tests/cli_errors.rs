@@ -132,14 +132,16 @@ async fn unknown_destination_kind_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unsupported_write_mode_is_named() {
+async fn unknown_write_mode_is_named() {
     let line = config_error(&format!(
-        "{}write_mode = \"append\"\n",
+        "{}write_mode = \"merge\"\n",
         good_config("d.duckdb")
     ))
     .await;
     assert!(
-        line.contains("write_mode") && line.contains("upsert"),
+        line.contains("destination[0].write_mode")
+            && line.contains("\"merge\" is unknown")
+            && line.contains("overwrite-delete-stale"),
         "{line}"
     );
 }

@@ -19,6 +19,9 @@ impl std::fmt::Display for StateKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceState(pub serde_json::Value);
 
+/// A state as a destination holds it: `(key, state, checkpoint description, updated at)`.
+pub type SavedState = (StateKey, SourceState, String, String);
+
 /// A position such that everything the source emitted before it is complete and consistent.
 ///
 /// The destination commits the rows written since the previous checkpoint together with

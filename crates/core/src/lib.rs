@@ -25,7 +25,7 @@ pub mod write_mode;
 
 pub use batch::Batch;
 pub use error::{DestError, ErrorKind, SourceError};
-pub use event::{Checkpoint, SourceEvent, SourceState, StateKey};
+pub use event::{Checkpoint, SavedState, SourceEvent, SourceState, StateKey};
 pub use schema::ColumnType;
 pub use stream::StreamId;
 pub use traits::{Destination, ReadOptions, Source, StreamInfo};

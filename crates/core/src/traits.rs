@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use crate::channel::EventSender;
-use crate::{Batch, Checkpoint, DestError, SourceError, SourceState, StateKey, StreamId};
+use crate::{
+    Batch, Checkpoint, DestError, SavedState, SourceError, SourceState, StateKey, StreamId,
+};
 
 /// A stream as a source describes it (`spillway streams`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -107,6 +109,9 @@ pub trait Destination: Send {
 
     /// Discards everything written since the last commit.
     async fn rollback(&mut self) -> Result<(), DestError>;
+
+    /// Every state saved here, sorted by key, for `spillway state show`.
+    async fn list_states(&mut self) -> Result<Vec<SavedState>, DestError>;
 
     /// Deletes the state saved for `key` (the next sync starts over).
     async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError>;

@@ -93,6 +93,13 @@ impl FromStr for WriteMode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for WriteMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The write mode of one stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamMode {

@@ -318,6 +318,10 @@ impl Destination for DuckDbDestination {
         blocking(|| self.rollback_sync())
     }
 
+    async fn list_states(&mut self) -> Result<Vec<spillway_core::SavedState>, DestError> {
+        blocking(|| state::list(&self.db))
+    }
+
     async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError> {
         blocking(|| state::reset(&self.db, key))
     }

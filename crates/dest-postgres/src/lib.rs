@@ -507,6 +507,10 @@ impl Destination for PostgresDestination {
         self.rollback_inner().await
     }
 
+    async fn list_states(&mut self) -> Result<Vec<spillway_core::SavedState>, DestError> {
+        PostgresDestination::list_states(self).await
+    }
+
     async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError> {
         self.ready().await?;
         let r = state::reset(&self.db, &self.config.schema, key).await;

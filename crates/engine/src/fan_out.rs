@@ -26,6 +26,10 @@ use tracing::{info, warn};
 use crate::SyncReport;
 use crate::run::{EngineError, SyncOptions, read_events};
 
+/// A destination as the engine holds it (boxed destinations are `'static`; spelling the
+/// bound out lets a `Vec<&mut DynDestination>` borrow a `Vec<Box<dyn Destination>>`).
+pub type DynDestination = dyn Destination + 'static;
+
 /// What one sync did for one destination.
 #[derive(Debug)]
 pub struct DestinationRun {
@@ -50,7 +54,7 @@ impl DestinationRun {
 
 /// One destination's place in the read.
 struct Lane<'a> {
-    dest: &'a mut dyn Destination,
+    dest: &'a mut DynDestination,
     run: DestinationRun,
     saved: Option<SourceState>,
     /// Rows with `_ts` at or before this are already in the destination (see module docs).
@@ -76,7 +80,7 @@ impl Lane<'_> {
 /// Returns one [`DestinationRun`] per destination, in order.
 pub async fn sync_fan_out(
     source: Arc<dyn Source>,
-    dests: &mut [&mut dyn Destination],
+    dests: &mut [&mut DynDestination],
     options: &SyncOptions,
     cancel: &CancellationToken,
 ) -> Vec<DestinationRun> {

@@ -20,7 +20,7 @@ mod fan_out;
 mod report;
 mod run;
 
-pub use fan_out::{DestinationRun, sync_fan_out};
+pub use fan_out::{DestinationRun, DynDestination, sync_fan_out};
 pub use report::SyncReport;
 pub use run::{EngineError, SyncOptions, follow, follow_fan_out, read_events, sync_once};
 pub use spillway_core::{Destination, Source};

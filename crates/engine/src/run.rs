@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_core::channel::{EventReceiver, channel};
-use spillway_core::{
-    DestError, Destination, ErrorKind, ReadOptions, Source, SourceError, SourceState,
-};
+use spillway_core::{DestError, ErrorKind, ReadOptions, Source, SourceError, SourceState};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::SyncReport;
-use crate::fan_out::{DestinationRun, sync_fan_out};
+use crate::fan_out::{DestinationRun, DynDestination, sync_fan_out};
 
 /// Options of one sync.
 #[derive(Clone, Debug)]
@@ -90,10 +88,10 @@ pub fn read_events(
 }
 
 /// Runs one sync: resume from the destination's saved state (unless `full_refresh`), read up
-/// to the present, commit page by page, then [`Destination::finish`].
+/// to the present, commit page by page, then [`spillway_core::Destination::finish`].
 pub async fn sync_once(
     source: Arc<dyn Source>,
-    dest: &mut dyn Destination,
+    dest: &mut DynDestination,
     options: &SyncOptions,
     cancel: &CancellationToken,
 ) -> Result<SyncReport, EngineError> {
@@ -108,7 +106,7 @@ pub async fn sync_once(
 /// outlasted the source's retry budget are logged and retried at the next poll.
 pub async fn follow(
     source: Arc<dyn Source>,
-    dest: &mut dyn Destination,
+    dest: &mut DynDestination,
     options: &SyncOptions,
     interval: Duration,
     cancel: &CancellationToken,
@@ -127,7 +125,7 @@ pub async fn follow(
 /// failure that retrying cannot fix, returning it.
 pub async fn follow_fan_out(
     source: Arc<dyn Source>,
-    dests: &mut [&mut dyn Destination],
+    dests: &mut [&mut DynDestination],
     options: &SyncOptions,
     interval: Duration,
     cancel: &CancellationToken,

@@ -111,6 +111,10 @@ impl<D: Destination> Destination for HookedDestination<D> {
         self.inner.rollback().await
     }
 
+    async fn list_states(&mut self) -> Result<Vec<spillway_core::SavedState>, DestError> {
+        self.inner.list_states().await
+    }
+
     async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError> {
         self.inner.reset_state(key).await
     }

@@ -15,7 +15,7 @@ pub async fn run(arg: &ConfigArg) -> Result<()> {
         "source {}: ok (streaming export reachable, key accepted)",
         source.state_key()
     );
-    for mut dest in setup::build_destinations(&config)? {
+    for mut dest in setup::build_destinations(&config).await? {
         let name = dest.name();
         dest.check()
             .await

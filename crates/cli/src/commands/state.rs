@@ -1,10 +1,8 @@
 //! `spillway state show|reset`.
 
 use anyhow::{Context, Result};
-use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
 
 use crate::args::{StateAction, StateArgs};
-use crate::config::DestinationConfig;
 use crate::setup;
 
 /// Runs the command.
@@ -12,15 +10,15 @@ pub async fn run(args: &StateArgs) -> Result<()> {
     let config = setup::load_config(&args.config)?;
     let source = setup::build_source(&config, None)?;
     let key = source.state_key();
-    for d in &config.destination {
-        let DestinationConfig::Duckdb(s) = d;
-        let mut dest = DuckDbDestination::open(&DuckDbConfig {
-            path: s.path.clone().into(),
-        })?;
+    for mut dest in setup::build_destinations(&config).await? {
+        let name = dest.name();
         match args.action {
             StateAction::Show => {
-                let states = dest.list_states()?;
-                println!("duckdb:{}", s.path);
+                let states = dest
+                    .list_states()
+                    .await
+                    .with_context(|| format!("reading the states saved in {name}"))?;
+                println!("{name}");
                 if states.is_empty() {
                     println!("  no saved state (the next sync starts with a full snapshot)");
                 }
@@ -31,14 +29,10 @@ pub async fn run(args: &StateArgs) -> Result<()> {
                 }
             }
             StateAction::Reset => {
-                use spillway_core::Destination;
                 dest.reset_state(&key)
                     .await
-                    .with_context(|| format!("resetting state in {}", s.path))?;
-                println!(
-                    "duckdb:{}: state {key} removed; the next sync starts with a full snapshot",
-                    s.path
-                );
+                    .with_context(|| format!("resetting state in {name}"))?;
+                println!("{name}: state {key} removed; the next sync starts with a full snapshot");
             }
         }
     }

@@ -1,10 +1,11 @@
-//! `spillway sync`.
+//! `spillway sync`: one read fanned out to every destination.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use spillway_engine::{SyncOptions, SyncReport, follow, sync_once};
+use anyhow::{Result, anyhow};
+use spillway_engine::{DestinationRun, DynDestination, SyncOptions, follow_fan_out, sync_fan_out};
 use spillway_source_convex::config::parse_duration;
+use tracing::info;
 
 use crate::args::SyncArgs;
 use crate::setup::{self, ConfigError};
@@ -14,40 +15,51 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
     let config = setup::load_config(&args.config)?;
     let interval: Duration =
         parse_duration(&args.interval).map_err(|e| ConfigError(format!("--interval: {e}")))?;
+    if config.full_read && args.follow {
+        return Err(ConfigError(format!(
+            "{}: write_mode = \"replace\" reloads every table on each run, so it cannot follow \
+             changes incrementally (--follow); use upsert or overwrite-delete-stale with --follow, \
+             or run replace syncs on a schedule",
+            args.config.config.display()
+        ))
+        .into());
+    }
     let source = setup::build_source(&config, args.streams.as_deref())?;
-    let destinations = setup::build_destinations(&config)?;
+    let mut destinations = setup::build_destinations(&config).await?;
     let cancel = setup::cancel_on_signal();
+    if config.full_read && !args.full_refresh {
+        info!("write_mode = \"replace\": reading every table again.");
+    }
     let options = SyncOptions {
-        full_refresh: args.full_refresh,
+        full_refresh: args.full_refresh || config.full_read,
         ..SyncOptions::default()
     };
-    // Each destination keeps its own state; this version reads the source once per
-    // destination (a single read fanned out to several destinations comes later).
-    for mut dest in destinations {
-        let name = dest.name();
-        if args.follow {
-            follow(
-                source.clone(),
-                dest.as_mut(),
-                &options,
-                interval,
-                &cancel,
-                |r| print_report(&name, r),
-            )
-            .await
-            .with_context(|| format!("sync into {name} stopped"))?;
-        } else {
-            let report = sync_once(source.clone(), dest.as_mut(), &options, &cancel)
-                .await
-                .with_context(|| format!("sync into {name} failed"))?;
-            print_report(&name, &report);
+    let mut dests: Vec<&mut DynDestination> = destinations.iter_mut().map(|d| d.as_mut()).collect();
+    let result = if args.follow {
+        follow_fan_out(source, &mut dests, &options, interval, &cancel, |runs| {
+            runs.iter().for_each(print_run)
+        })
+        .await
+        .map_err(|e| anyhow!(e).context("sync stopped"))
+    } else {
+        let runs = sync_fan_out(source, &mut dests, &options, &cancel).await;
+        runs.iter().for_each(print_run);
+        // Every destination's outcome is printed; the first failure is the command's error.
+        match runs.into_iter().find_map(|r| r.error.map(|e| (r.name, e))) {
+            None => Ok(()),
+            Some((name, e)) => Err(anyhow!(e).context(format!("sync into {name} failed"))),
         }
-    }
-    Ok(())
+    };
+    drop(dests);
+    result
 }
 
-fn print_report(dest: &str, r: &SyncReport) {
-    println!("synced into {dest}: {r}");
+fn print_run(run: &DestinationRun) {
+    let r = &run.report;
+    match &run.error {
+        None => println!("synced into {}: {r}", run.name),
+        Some(_) => println!("FAILED {}: {r} before the failure", run.name),
+    }
     for (stream, rows) in &r.per_stream {
         println!("  {stream}: {rows} rows");
     }
