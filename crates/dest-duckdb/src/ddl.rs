@@ -350,7 +350,7 @@ fn convert_to_json(
             schema.clone(),
             vec![b.column(0).clone(), b.column(1).clone(), json],
         )
-            .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
+        .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
         db.append_temp(conv, out, what)?;
     }
     Ok(())
@@ -390,8 +390,10 @@ mod tests {
             deleted: true,
             history: true,
         };
-        assert!(create_table_sql("t", append, &TableSchema::default()).contains(
-            "\"_ts\" BIGINT, \"_deleted\" BOOLEAN NOT NULL, PRIMARY KEY (\"_id\", \"_ts\"))"
-        ));
+        assert!(
+            create_table_sql("t", append, &TableSchema::default()).contains(
+                "\"_ts\" BIGINT, \"_deleted\" BOOLEAN NOT NULL, PRIMARY KEY (\"_id\", \"_ts\"))"
+            )
+        );
     }
 }

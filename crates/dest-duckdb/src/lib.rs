@@ -40,11 +40,11 @@
 //! DuckDB calls block; the async methods run them with [`tokio::task::block_in_place`] on a
 //! multi-thread runtime (inline elsewhere).
 
+mod append;
 mod config;
 mod db;
 mod ddl;
 mod error;
-mod append;
 mod query;
 mod reload;
 mod shape;
@@ -61,7 +61,7 @@ use spillway_core::table::TableSchema;
 use spillway_core::write_mode::{RELOAD_PREFIX, reload_table};
 use spillway_core::{
     Batch, Checkpoint, DestError, Destination, SourceState, StateKey, StreamId, StreamMode,
-    WriteMode, WriteModes,
+    WriteModes,
 };
 use tracing::debug;
 

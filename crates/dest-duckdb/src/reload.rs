@@ -127,7 +127,9 @@ impl DuckDbDestination {
                 &changes,
                 alter_ok,
             )?;
-            self.mark_local(table);
+            if !alter_ok {
+                self.mark_local(table);
+            }
             self.tables.insert(table.to_string(), Some(target.clone()));
         }
         let mut names: Vec<String> = [ID, CREATION_TIME, TS].iter().map(|c| quote(c)).collect();

@@ -135,7 +135,10 @@ pub(crate) fn check(
 /// `write_mode = "append"`, or with `soft_delete = true`.
 pub(crate) fn mode_words(mode: StreamMode) -> String {
     if mode.soft_delete {
-        format!("write_mode = {:?} with soft_delete = true", mode.mode.name())
+        format!(
+            "write_mode = {:?} with soft_delete = true",
+            mode.mode.name()
+        )
     } else {
         format!("write_mode = {:?}", mode.mode.name())
     }
@@ -150,7 +153,10 @@ mod tests {
         let up = Shape::of(StreamMode::default());
         assert_eq!(up, Shape::default());
         assert_eq!(Shape::of(StreamMode::new(WriteMode::Replace)), up);
-        assert_eq!(Shape::of(StreamMode::new(WriteMode::OverwriteDeleteStale)), up);
+        assert_eq!(
+            Shape::of(StreamMode::new(WriteMode::OverwriteDeleteStale)),
+            up
+        );
         let soft = Shape::of(StreamMode::soft_delete());
         assert!(soft.deleted && !soft.history);
         let app = Shape::of(StreamMode::new(WriteMode::Append));

@@ -29,7 +29,12 @@ async fn replays_do_not_duplicate() {
     let s = StreamId::root("t");
     let b1 = batch(
         &s,
-        &[("a", 1, false), ("a", 2, false), ("b", 1, false), ("a", 2, false)],
+        &[
+            ("a", 1, false),
+            ("a", 2, false),
+            ("b", 1, false),
+            ("a", 2, false),
+        ],
         vec![int("x", vec![Some(1), Some(2), Some(10), Some(3)])],
     );
     dest.write(&b1).await.unwrap();
@@ -50,16 +55,22 @@ async fn replays_do_not_duplicate() {
     drop(dest);
     let mut dest = DuckDbDestination::open(&cfg).unwrap();
     dest.write(&b1).await.unwrap();
-    dest.write(&batch(&s, &[("b", 3, true)], vec![])).await.unwrap();
+    dest.write(&batch(&s, &[("b", 3, true)], vec![]))
+        .await
+        .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
     let mut want = want;
     want.push(("b".to_string(), 3, true, json!(null)));
     assert_eq!(history(&mut dest), want);
 
     // Widening keeps every version (the JSON conversion joins on (_id, _ts)).
-    dest.write(&batch(&s, &[("a", 4, false)], vec![text("x", vec![Some("s")])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 4, false)],
+        vec![text("x", vec![Some("s")])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(3)).await.unwrap();
     let h = history(&mut dest);
     assert_eq!(h.len(), 5);
@@ -69,10 +80,17 @@ async fn replays_do_not_duplicate() {
 
     // A truncate restarts the history.
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("a", 4, false)], vec![text("x", vec![Some("s")])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 4, false)],
+        vec![text("x", vec![Some("s")])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(4)).await.unwrap();
-    assert_eq!(history(&mut dest), vec![("a".to_string(), 4, false, json!("s"))]);
+    assert_eq!(
+        history(&mut dest),
+        vec![("a".to_string(), 4, false, json!("s"))]
+    );
     assert_eq!(dest.tables().unwrap(), vec!["t"]);
 }

@@ -11,9 +11,13 @@ use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
 async fn make(mode: StreamMode) -> (tempfile::TempDir, DuckDbConfig) {
     let (dir, cfg, mut dest) = open_with(all(mode));
     let s = StreamId::root("users");
-    dest.write(&batch(&s, &[("a", 1, false)], vec![int("x", vec![Some(1)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(1)).await.unwrap();
     dest.finish().await.unwrap();
     (dir, cfg)
@@ -24,11 +28,21 @@ async fn refused(made: StreamMode, now: StreamMode, has: &str, needs: &str) {
     let mut dest = DuckDbDestination::open(&cfg.clone().with_modes(all(now))).unwrap();
     let s = StreamId::root("users");
     let e = dest
-        .write(&batch(&s, &[("b", 2, false)], vec![int("x", vec![Some(2)])]))
+        .write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
-    for part in ["\"users\"", has, needs, now.mode.name(), "DROP TABLE \"users\""] {
+    for part in [
+        "\"users\"",
+        has,
+        needs,
+        now.mode.name(),
+        "DROP TABLE \"users\"",
+    ] {
         assert!(e.message.contains(part), "{part:?} missing from: {e}");
     }
     let e = dest.truncate(&s).await.unwrap_err();
@@ -83,13 +97,21 @@ async fn soft_delete_changes() {
 async fn compatible_modes_share_a_table() {
     // upsert, replace and overwrite-delete-stale tables have the same shape.
     let (_dir, cfg) = make(StreamMode::default()).await;
-    for mode in [WriteMode::Replace, WriteMode::OverwriteDeleteStale, WriteMode::Upsert] {
+    for mode in [
+        WriteMode::Replace,
+        WriteMode::OverwriteDeleteStale,
+        WriteMode::Upsert,
+    ] {
         let mut dest =
             DuckDbDestination::open(&cfg.clone().with_modes(all(StreamMode::new(mode)))).unwrap();
         let s = StreamId::root("users");
-        dest.write(&batch(&s, &[("b", 2, false)], vec![int("x", vec![Some(2)])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
+        .await
+        .unwrap();
         dest.commit(&key(), &checkpoint(2)).await.unwrap();
         dest.finish().await.unwrap();
         assert_eq!(dest.row_count("users").unwrap(), 2, "{mode}");
@@ -101,18 +123,30 @@ async fn a_reload_copy_left_by_another_mode_is_refused() {
     let (_dir, cfg, mut dest) = open_with(all(StreamMode::new(WriteMode::Replace)));
     let s = StreamId::root("users");
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("a", 1, false)], vec![int("x", vec![Some(1)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(1)).await.unwrap();
     drop(dest);
-    let mut dest = DuckDbDestination::open(&cfg.clone().with_modes(all(StreamMode::default()))).unwrap();
+    let mut dest =
+        DuckDbDestination::open(&cfg.clone().with_modes(all(StreamMode::default()))).unwrap();
     let e = dest
-        .write(&batch(&s, &[("b", 2, false)], vec![int("x", vec![Some(2)])]))
+        .write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
-    assert!(e.message.contains("_spillway_reload_users") && e.message.contains("upsert"), "{e}");
+    assert!(
+        e.message.contains("_spillway_reload_users") && e.message.contains("upsert"),
+        "{e}"
+    );
     let e = dest.finish().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
     assert!(dest.tables().unwrap().is_empty());
@@ -131,5 +165,8 @@ fn invalid_modes_are_refused_at_open() {
         panic!("opened with append + soft_delete")
     };
     assert_eq!(e.kind, ErrorKind::Config);
-    assert!(e.message.contains("\"events\"") && e.message.contains("soft_delete"), "{e}");
+    assert!(
+        e.message.contains("\"events\"") && e.message.contains("soft_delete"),
+        "{e}"
+    );
 }

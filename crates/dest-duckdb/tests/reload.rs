@@ -40,7 +40,10 @@ async fn crash_mid_reload(mode: WriteMode) {
     let table = "waitlist/entries";
     let copy = "_spillway_reload_waitlist/entries";
     baseline(&mut dest, &s).await;
-    assert_eq!(ids(&mut dest, table), pairs(&[("a", 1), ("b", 2), ("c", 3)]));
+    assert_eq!(
+        ids(&mut dest, table),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
 
     // A reload: one page committed, the next written but not committed, then a crash.
     dest.truncate(&s).await.unwrap();
@@ -64,7 +67,10 @@ async fn crash_mid_reload(mode: WriteMode) {
     // The reopened destination: the table still holds the old rows, the copy the committed
     // page, and the copy is not a user table.
     let mut dest = DuckDbDestination::open(&cfg).unwrap();
-    assert_eq!(ids(&mut dest, table), pairs(&[("a", 1), ("b", 2), ("c", 3)]));
+    assert_eq!(
+        ids(&mut dest, table),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
     assert_eq!(ids(&mut dest, copy), pairs(&[("a", 10)]));
     assert_eq!(dest.tables().unwrap(), vec![table]);
     assert_eq!(
@@ -81,7 +87,10 @@ async fn crash_mid_reload(mode: WriteMode) {
     .await
     .unwrap();
     dest.commit(&key(), &checkpoint(3)).await.unwrap();
-    assert_eq!(ids(&mut dest, table), pairs(&[("a", 1), ("b", 2), ("c", 3)]));
+    assert_eq!(
+        ids(&mut dest, table),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
     dest.finish().await.unwrap();
     // `b` and `c` are gone (not in the reload / deleted during it).
     assert_eq!(ids(&mut dest, table), pairs(&[("a", 10), ("d", 40)]));
@@ -111,9 +120,13 @@ async fn finish_in_a_later_run_completes_the_reload() {
     let s = StreamId::root("t");
     baseline(&mut dest, &s).await;
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("z", 5, false)], vec![int("x", vec![Some(26)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("z", 5, false)],
+        vec![int("x", vec![Some(26)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
     drop(dest);
     let mut dest = DuckDbDestination::open(&cfg).unwrap();
@@ -128,18 +141,30 @@ async fn rollback_discards_the_reload() {
         let s = StreamId::root("t");
         baseline(&mut dest, &s).await;
         dest.truncate(&s).await.unwrap();
-        dest.write(&batch(&s, &[("z", 5, false)], vec![int("x", vec![Some(26)])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("z", 5, false)],
+            vec![int("x", vec![Some(26)])],
+        ))
+        .await
+        .unwrap();
         dest.rollback().await.unwrap();
         dest.finish().await.unwrap();
         assert_eq!(ids(&mut dest, "t"), pairs(&[("a", 1), ("b", 2), ("c", 3)]));
         // Without a reload copy, writes are upserts into the table.
-        dest.write(&batch(&s, &[("b", 5, true), ("z", 5, false)], vec![int("x", vec![None, Some(26)])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("b", 5, true), ("z", 5, false)],
+            vec![int("x", vec![None, Some(26)])],
+        ))
+        .await
+        .unwrap();
         dest.commit(&key(), &checkpoint(2)).await.unwrap();
-        assert_eq!(ids(&mut dest, "t"), pairs(&[("a", 1), ("c", 3), ("z", 26)]), "{mode}");
+        assert_eq!(
+            ids(&mut dest, "t"),
+            pairs(&[("a", 1), ("c", 3), ("z", 26)]),
+            "{mode}"
+        );
     }
 }
 
@@ -153,9 +178,13 @@ async fn finish_with_uncommitted_writes_is_refused() {
     assert_eq!(e.kind, ErrorKind::Internal);
     assert!(e.message.contains("uncommitted"), "{e}");
     // The transaction is still usable.
-    dest.write(&batch(&s, &[("z", 5, false)], vec![int("x", vec![Some(26)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("z", 5, false)],
+        vec![int("x", vec![Some(26)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
     dest.finish().await.unwrap();
     assert_eq!(ids(&mut dest, "t"), pairs(&[("z", 26)]));
@@ -167,9 +196,13 @@ async fn overwrite_delete_stale_widens_to_json_at_the_merge() {
     let s = StreamId::root("t");
     baseline(&mut dest, &s).await;
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("a", 2, false)], vec![int("x", vec![Some(5)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 2, false)],
+        vec![int("x", vec![Some(5)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
     // In a later transaction of the reload, `x` becomes JSON and `y` appears.
     dest.write(&batch(
@@ -196,7 +229,11 @@ async fn several_reloads_finish_together() {
         .with_stream("m", StreamMode::new(WriteMode::OverwriteDeleteStale))
         .with_stream("u", StreamMode::default());
     let (_dir, _cfg, mut dest) = open_with(modes);
-    let (r, m, u) = (StreamId::root("r"), StreamId::root("m"), StreamId::root("u"));
+    let (r, m, u) = (
+        StreamId::root("r"),
+        StreamId::root("m"),
+        StreamId::root("u"),
+    );
     for s in [&r, &m, &u] {
         baseline(&mut dest, s).await;
     }

@@ -46,7 +46,9 @@ async fn tombstones_mark_rows() {
     .await
     .unwrap();
     // Replayed: the same.
-    dest.write(&batch(&s, &[("a", 20, true)], vec![])).await.unwrap();
+    dest.write(&batch(&s, &[("a", 20, true)], vec![]))
+        .await
+        .unwrap();
     dest.commit(&key(), &checkpoint(2)).await.unwrap();
     assert_eq!(
         state(&mut dest),
@@ -75,13 +77,21 @@ async fn tombstones_mark_rows() {
     dest.rollback().await.unwrap();
     assert!(!state(&mut dest)[0].2);
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("b", 10, false)], vec![int("x", vec![Some(2)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("b", 10, false)],
+        vec![int("x", vec![Some(2)])],
+    ))
+    .await
+    .unwrap();
     // A widening after the UPDATE of the truncate, in the same transaction (table rebuilt).
-    dest.write(&batch(&s, &[("c", 40, false)], vec![text("y", vec![Some("c")])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("c", 40, false)],
+        vec![text("y", vec![Some("c")])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(4)).await.unwrap();
     let live: Vec<String> = state(&mut dest)
         .into_iter()

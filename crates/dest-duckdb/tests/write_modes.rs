@@ -50,7 +50,10 @@ async fn put(
             text("y", revs.iter().map(|r| r.4).collect()),
         ]
     } else {
-        vec![int("x", revs.iter().map(|r| r.3.map(|v| v as i64)).collect())]
+        vec![int(
+            "x",
+            revs.iter().map(|r| r.3.map(|v| v as i64)).collect(),
+        )]
     };
     dest.write(&batch(s, &r, cols)).await.unwrap();
     for (id, ts, deleted, x, y) in revs {
@@ -189,8 +192,14 @@ async fn run(mode: StreamMode) -> (TempDir, DuckDbDestination, Source) {
 async fn upsert_destination_equals_source() {
     let (_dir, mut dest, src) = run(StreamMode::new(WriteMode::Upsert)).await;
     assert_eq!(table_rows(&mut dest, "users"), src.rows());
-    assert_eq!(keys(&src.rows()), vec![("c", 10, false), ("e", 30, false), ("f", 40, false)]);
-    let cols: Vec<String> = columns(&mut dest, "users").into_iter().map(|c| c.0).collect();
+    assert_eq!(
+        keys(&src.rows()),
+        vec![("c", 10, false), ("e", 30, false), ("f", 40, false)]
+    );
+    let cols: Vec<String> = columns(&mut dest, "users")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
     assert_eq!(cols, vec!["_id", "_creationTime", "_ts", "x", "y"]);
 }
 

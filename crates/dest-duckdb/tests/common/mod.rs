@@ -58,9 +58,7 @@ pub fn stored_text(
 }
 
 /// A destination in a fresh temporary directory with write modes `modes`.
-pub fn open_with(
-    modes: spillway_core::WriteModes,
-) -> (TempDir, DuckDbConfig, DuckDbDestination) {
+pub fn open_with(modes: spillway_core::WriteModes) -> (TempDir, DuckDbConfig, DuckDbDestination) {
     let dir = tempfile::tempdir().unwrap();
     let config = DuckDbConfig::new(dir.path().join("test.duckdb")).with_modes(modes);
     let dest = DuckDbDestination::open(&config).unwrap();
