@@ -15,6 +15,9 @@ use tempfile::TempDir;
 /// One revision: `(id, ts, deleted, x, y)`.
 type Row = (String, i64, bool, Option<f64>, Option<String>);
 
+/// One revision to write: `(id, ts, deleted, x, y)`.
+type Put<'a> = (&'a str, i64, bool, Option<f64>, Option<&'a str>);
+
 /// The source: its documents, and the revisions delivered since the last truncate.
 #[derive(Default)]
 struct Source {
@@ -40,7 +43,7 @@ async fn put(
     dest: &mut DuckDbDestination,
     src: &mut Source,
     s: &StreamId,
-    revs: &[(&str, i64, bool, Option<f64>, Option<&str>)],
+    revs: &[Put<'_>],
     wide: bool,
 ) {
     let r: Vec<Rev<'_>> = revs.iter().map(|r| (r.0, r.1, r.2)).collect();
