@@ -170,3 +170,38 @@ fn invalid_modes_are_refused_at_open() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_made_before_write_modes_are_upsert_tables() {
+    // The DDL of earlier versions: a column-level primary key.
+    let (_dir, cfg, mut dest) = open();
+    dest.query_json(
+        "CREATE TABLE users (_id VARCHAR PRIMARY KEY, _creationTime DOUBLE, _ts BIGINT, x BIGINT)",
+    )
+    .unwrap();
+    let s = StreamId::root("users");
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    drop(dest);
+    let append = all(StreamMode::new(WriteMode::Append));
+    let mut dest = DuckDbDestination::open(&cfg.with_modes(append)).unwrap();
+    let e = dest
+        .write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("no _deleted column and primary key (_id)"),
+        "{e}"
+    );
+}

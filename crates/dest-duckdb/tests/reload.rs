@@ -254,3 +254,60 @@ async fn several_reloads_finish_together() {
     }
     assert_eq!(dest.tables().unwrap(), vec!["m", "r", "u"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_truncate_empties_the_copy_and_columns_change_after_writes() {
+    for mode in [WriteMode::Replace, WriteMode::OverwriteDeleteStale] {
+        let (_dir, cfg, mut dest) = open_with(all(StreamMode::new(mode)));
+        let s = StreamId::root("t");
+        baseline(&mut dest, &s).await;
+        dest.truncate(&s).await.unwrap();
+        dest.write(&batch(
+            &s,
+            &[("y", 5, false)],
+            vec![int("x", vec![Some(25)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        drop(dest);
+        let mut dest = DuckDbDestination::open(&cfg).unwrap();
+        // The source restarts its snapshot: the copy starts over.
+        dest.truncate(&s).await.unwrap();
+        dest.write(&batch(
+            &s,
+            &[("z", 5, false)],
+            vec![int("x", vec![Some(26)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(3)).await.unwrap();
+        // Writes to the (committed) copy, then new and widened columns in the same
+        // transaction: the copy is rebuilt rather than altered after writes.
+        dest.write(&batch(
+            &s,
+            &[("z", 6, false)],
+            vec![int("x", vec![Some(27)])],
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("w", 6, false)],
+            vec![float("x", vec![Some(0.5)]), text("n", vec![Some("new")])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(4)).await.unwrap();
+        assert_eq!(ids(&mut dest, "t").len(), 3, "{mode}");
+        dest.finish().await.unwrap();
+        let r = rows(&mut dest, "t");
+        assert_eq!(r.len(), 2, "{mode}: {r:?}");
+        assert_eq!(r[0]["_id"], json!("w"));
+        assert_eq!(r[0]["n"], json!("new"));
+        assert_eq!(r[1]["_id"], json!("z"));
+        assert_eq!(r[1]["x"], json!(27.0));
+        let dup = dest.query_json("INSERT INTO t (_id, _ts) VALUES ('z', 1)");
+        assert!(dup.is_err(), "{mode}: primary key lost: {dup:?}");
+    }
+}
