@@ -14,7 +14,7 @@
 //! | `upsert` + `soft_delete` | key `(_id)`, `_deleted BOOLEAN NOT NULL` after `_ts` | one per `_id`, `_deleted = false` | sets `_deleted = true` and `_ts`, keeps the rest (NULLs if never seen) | sets `_deleted = true` everywhere | nothing |
 //! | `append` | key `(_id, _ts)`, `_deleted` | every version, an existing `(_id, _ts)` skipped | a row with `_deleted = true` | deletes every row | nothing |
 //! | `replace` | key `(_id)` | upserts into the reload copy while one exists | deletes from the copy | creates (or empties) `_spillway_reload_<table>` | drops the table and renames the copy |
-//! | `overwrite-delete-stale` | key `(_id)` | as `replace` during a reload, else upserts | as `upsert` | as `replace` | merges the copy in, deletes rows the reload did not see, drops the copy |
+//! | `overwrite-delete-stale` | key `(_id)` | as `replace` during a reload, else upserts | deletes the row (from the copy during a reload) | as `replace` | merges the copy in, deletes rows the reload did not see, drops the copy |
 //!
 //! The reload copy of a table is committed with the checkpoints, so a reload interrupted by a
 //! crash continues on the next run, and readers see the old rows until

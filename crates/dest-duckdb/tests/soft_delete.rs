@@ -101,3 +101,53 @@ async fn tombstones_mark_rows() {
     assert_eq!(live, vec!["b", "c"]);
     assert_eq!(dest.row_count("t").unwrap(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mark_and_revive_in_one_transaction() {
+    let (_dir, cfg, mut dest) = open_with(all(StreamMode::soft_delete()));
+    let s = StreamId::root("t");
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    // Tombstone (UPDATE), revival (DELETE + INSERT), tombstone again, across batches; and
+    // the same for a row born in this transaction.
+    for (id, base) in [("a", 1), ("b", 1)] {
+        dest.write(&batch(
+            &s,
+            &[(id, base + 1, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(&s, &[(id, base + 2, true)], vec![]))
+            .await
+            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[(id, base + 3, false)],
+            vec![int("x", vec![Some(4)])],
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(&s, &[(id, base + 4, true)], vec![]))
+            .await
+            .unwrap();
+    }
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    drop(dest);
+    let mut dest = DuckDbDestination::open(&cfg).unwrap();
+    assert_eq!(
+        state(&mut dest),
+        vec![
+            ("a".into(), 5, true, json!(0.004), json!(4)),
+            ("b".into(), 5, true, json!(0.004), json!(4)),
+        ]
+    );
+    let dup = dest.query_json("INSERT INTO t (_id, _ts, _deleted) VALUES ('a', 1, false)");
+    assert!(dup.is_err(), "primary key lost: {dup:?}");
+}
