@@ -50,6 +50,7 @@ mod reload;
 mod shape;
 mod soft_delete;
 mod state;
+mod target;
 mod upsert;
 mod writer;
 
@@ -58,7 +59,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use spillway_core::table::TableSchema;
-use spillway_core::write_mode::{RELOAD_PREFIX, reload_table};
+use spillway_core::write_mode::RELOAD_PREFIX;
 use spillway_core::{
     Batch, Checkpoint, DestError, Destination, SourceState, StateKey, StreamId, StreamMode,
     WriteModes,
@@ -211,39 +212,6 @@ impl DuckDbDestination {
         Ok(loaded)
     }
 
-    /// The table the rows of `stream` go to (its reload copy while one exists, for the modes
-    /// that reload into a copy) and the stream's write mode.
-    fn write_target(&mut self, stream: &StreamId) -> Result<(String, StreamMode), DestError> {
-        let table = stream.qualified();
-        let mode = self.modes.of(stream);
-        let copy = reload_table(&table);
-        if self.table_schema(&copy, mode)?.is_some() {
-            if mode.mode.reloads_into_copy() {
-                return Ok((copy, mode));
-            }
-            return Err(self.stale_copy(&table, mode));
-        }
-        self.table_schema(&table, mode)?;
-        Ok((table, mode))
-    }
-
-    /// The error for a reload copy left by a mode that reloads into a copy, when the stream's
-    /// mode is now another one.
-    fn stale_copy(&self, table: &str, mode: StreamMode) -> DestError {
-        let copy = reload_table(table);
-        config_error(
-            &self.db.path,
-            format!(
-                "table {table:?} has an unfinished full reload in {copy:?} (left by write_mode \
-                 \"replace\" or \"overwrite-delete-stale\"), but the stream is now in {}. Set \
-                 the write mode back and sync until the reload finishes, or drop the copy \
-                 (DROP TABLE {}) to abandon that reload",
-                shape::mode_words(mode),
-                quote(&copy)
-            ),
-        )
-    }
-
     /// Creates `table` with `schema` and the shape `mode` needs, inside the open transaction.
     fn create_table(
         &mut self,
@@ -299,42 +267,6 @@ impl DuckDbDestination {
         if self.txn.take().is_some() {
             self.tables.clear();
         }
-    }
-
-    /// A full reload of `stream` begins: as its write mode says (see the crate docs).
-    fn truncate_sync(&mut self, stream: &StreamId) -> Result<(), DestError> {
-        let table = stream.qualified();
-        let mode = self.modes.of(stream);
-        self.begin()?;
-        if let Some(t) = &mut self.txn {
-            t.truncated.insert(table.clone());
-        }
-        if mode.mode.reloads_into_copy() {
-            return self.start_reload(&table, mode);
-        }
-        // A leftover reload copy of another mode is an error (see `write_target`).
-        self.write_target(stream)?;
-        if self.table_schema(&table, mode)?.is_none() {
-            return Ok(());
-        }
-        let (sql, done) = if mode.soft_delete {
-            (
-                format!(
-                    "UPDATE {} SET {} = true",
-                    quote(&table),
-                    quote(spillway_core::schema::DELETED)
-                ),
-                "Every row marked deleted.",
-            )
-        } else {
-            (format!("DELETE FROM {}", quote(&table)), "Table truncated.")
-        };
-        let n = self
-            .db
-            .exec(&sql, || format!("truncating table {table:?} ({mode})"))?;
-        self.mark_dirty(&table);
-        debug!(stream = %table, rows = n, mode = %mode, "{done}");
-        Ok(())
     }
 
     fn commit_sync(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError> {
