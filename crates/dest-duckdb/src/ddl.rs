@@ -9,7 +9,8 @@
 //! | Binary         | `BLOB`    |
 //! | Json           | `JSON`    |
 //!
-//! Every table starts with `_id VARCHAR PRIMARY KEY, _creationTime DOUBLE, _ts BIGINT`, then one
+//! Every table starts with `_id VARCHAR, _creationTime DOUBLE, _ts BIGINT` (and
+//! `_deleted BOOLEAN NOT NULL` and the key its write mode needs, see [`crate::shape`]), then one
 //! column per user field in the order first seen. A type change widens the column with
 //! [`ColumnType::widen`]; existing values are converted exactly as
 //! [`spillway_core::batch::cast_column`] converts batch columns, so a value reads the same
@@ -20,13 +21,14 @@ use std::sync::Arc;
 use duckdb::arrow::array::{Array, ArrayRef, RecordBatch};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
-use spillway_core::schema::{CREATION_TIME, ID, TS};
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, TS};
 use spillway_core::table::{Change, TableSchema};
 use spillway_core::{ColumnType, DestError};
 use tracing::info;
 
 use crate::db::Db;
 use crate::error::{config_error, data_error};
+use crate::shape::{Shape, has_history_key};
 
 /// The system columns of every table, with their DuckDB types.
 pub(crate) const SYSTEM_DDL: [(&str, &str); 3] =
@@ -89,24 +91,21 @@ pub(crate) fn case_clash<'a>(schema: &'a TableSchema, name: &str) -> Option<&'a 
         .find(|n| *n != name && n.eq_ignore_ascii_case(name))
 }
 
-/// `CREATE TABLE` for a destination table.
-pub(crate) fn create_table_sql(table: &str, schema: &TableSchema) -> String {
-    let mut cols: Vec<String> = vec![
-        format!("{} VARCHAR PRIMARY KEY", quote(ID)),
-        format!("{} DOUBLE", quote(CREATION_TIME)),
-        format!("{} BIGINT", quote(TS)),
-    ];
+/// `CREATE TABLE` for a destination table of shape `shape`.
+pub(crate) fn create_table_sql(table: &str, shape: Shape, schema: &TableSchema) -> String {
+    let (mut cols, key) = shape.system_ddl();
     cols.extend(
         schema
             .columns
             .iter()
             .map(|(n, t)| format!("{} {}", quote(n), sql_type(*t))),
     );
+    cols.push(key);
     format!("CREATE TABLE {} ({})", quote(table), cols.join(", "))
 }
 
-/// Reads the columns of `table` from the catalog; `None` if it does not exist.
-pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<TableSchema>, DestError> {
+/// Reads the shape and columns of `table` from the catalog; `None` if it does not exist.
+pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<(Shape, TableSchema)>, DestError> {
     let sql = format!(
         "SELECT column_name, data_type FROM duckdb_columns() \
          WHERE database_name = current_database() AND schema_name = 'main' \
@@ -153,8 +152,15 @@ pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<TableSchema>, De
             return Err(not_ours());
         }
     }
+    let deleted = names
+        .get(SYSTEM_DDL.len())
+        .is_some_and(|(n, t)| n == DELETED && t == "BOOLEAN");
+    let shape = Shape {
+        deleted,
+        history: has_history_key(db, table)?,
+    };
     let mut columns = Vec::new();
-    for (name, ty) in names.into_iter().skip(SYSTEM_DDL.len()) {
+    for (name, ty) in names.into_iter().skip(shape.system_columns().len()) {
         let Some(t) = parse_sql_type(&ty) else {
             return Err(config_error(
                 &db.path,
@@ -166,7 +172,7 @@ pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<TableSchema>, De
         };
         columns.push((name, t));
     }
-    Ok(Some(TableSchema { columns }))
+    Ok(Some((shape, TableSchema { columns })))
 }
 
 /// Applies `changes` to `table` (whose columns are `current`) so it has the columns of
@@ -180,6 +186,7 @@ pub(crate) fn load_table(db: &Db, table: &str) -> Result<Option<TableSchema>, De
 pub(crate) fn apply(
     db: &Db,
     stream: &str,
+    shape: Shape,
     current: &TableSchema,
     target: &TableSchema,
     changes: &[Change],
@@ -216,7 +223,7 @@ pub(crate) fn apply(
         }
         Ok(())
     } else {
-        rebuild(db, stream, current, target, changes)
+        rebuild(db, stream, shape, current, target, changes)
     }
 }
 
@@ -224,6 +231,7 @@ pub(crate) fn apply(
 fn rebuild(
     db: &Db,
     stream: &str,
+    shape: Shape,
     current: &TableSchema,
     target: &TableSchema,
     changes: &[Change],
@@ -233,12 +241,13 @@ fn rebuild(
         &format!("DROP TABLE IF EXISTS {}", quote(&new_name)),
         || format!("preparing to rebuild table {stream:?}"),
     )?;
-    db.exec(&create_table_sql(&new_name, target), || {
+    db.exec(&create_table_sql(&new_name, shape, target), || {
         format!("creating the rebuilt table of {stream:?}")
     })?;
 
-    let mut insert_cols: Vec<String> = SYSTEM_DDL.iter().map(|(n, _)| quote(n)).collect();
-    let mut select: Vec<String> = SYSTEM_DDL
+    let system = shape.system_columns();
+    let mut insert_cols: Vec<String> = system.iter().map(|(n, _)| quote(n)).collect();
+    let mut select: Vec<String> = system
         .iter()
         .map(|(n, _)| format!("o.{}", quote(n)))
         .collect();
@@ -253,7 +262,8 @@ fn rebuild(
                 let conv = format!("_spillway_conv_{}", conv_tables.len());
                 convert_to_json(db, stream, name, *from, &conv)?;
                 joins.push_str(&format!(
-                    " LEFT JOIN temp.main.{conv} ON {conv}.\"_id\" = o.\"_id\""
+                    " LEFT JOIN temp.main.{conv} ON {conv}.\"_id\" = o.\"_id\" \
+                     AND {conv}.\"_ts\" = o.\"_ts\""
                 ));
                 let e = format!("CAST({conv}.v AS JSON)");
                 conv_tables.push(conv);
@@ -293,7 +303,7 @@ fn rebuild(
     Ok(())
 }
 
-/// Fills the temporary table `conv (_id, v)` with the JSON text of every non-null value of
+/// Fills the temporary table `conv (_id, _ts, v)` with the JSON text of every non-null value of
 /// `column` (of type `from`), converted exactly as batches are.
 fn convert_to_json(
     db: &Db,
@@ -304,12 +314,14 @@ fn convert_to_json(
 ) -> Result<(), DestError> {
     let what = || format!("converting column {column:?} of table {stream:?} to JSON");
     db.exec(
-        &format!("CREATE OR REPLACE TEMP TABLE {conv} (\"_id\" VARCHAR, v VARCHAR)"),
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {conv} (\"_id\" VARCHAR, \"_ts\" BIGINT, v VARCHAR)"
+        ),
         what,
     )?;
     let (batches, _) = db.arrow(
         &format!(
-            "SELECT \"_id\", {c} FROM {t} WHERE {c} IS NOT NULL",
+            "SELECT \"_id\", \"_ts\", {c} FROM {t} WHERE {c} IS NOT NULL",
             c = quote(column),
             t = quote(stream)
         ),
@@ -317,10 +329,11 @@ fn convert_to_json(
     )?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("_id", DataType::Utf8, true),
+        Field::new("_ts", DataType::Int64, true),
         Field::new("v", DataType::Utf8, true),
     ]));
     for b in batches {
-        let values: &ArrayRef = b.column(1);
+        let values: &ArrayRef = b.column(2);
         if values.data_type() != &from.arrow_type() {
             return Err(data_error(
                 &db.path,
@@ -333,8 +346,11 @@ fn convert_to_json(
         }
         let json = cast_column(values, from, ColumnType::Json)
             .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
-        let out = RecordBatch::try_new(schema.clone(), vec![b.column(0).clone(), json])
-            .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
+        let out = RecordBatch::try_new(
+            schema.clone(),
+            vec![b.column(0).clone(), b.column(1).clone(), json],
+        )
+        .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
         db.append_temp(conv, out, what)?;
     }
     Ok(())
@@ -367,8 +383,17 @@ mod tests {
             columns: vec![("x".into(), Json)],
         };
         assert_eq!(
-            create_table_sql("a/b", &s),
-            "CREATE TABLE \"a/b\" (\"_id\" VARCHAR PRIMARY KEY, \"_creationTime\" DOUBLE, \"_ts\" BIGINT, \"x\" JSON)"
+            create_table_sql("a/b", Shape::default(), &s),
+            "CREATE TABLE \"a/b\" (\"_id\" VARCHAR NOT NULL, \"_creationTime\" DOUBLE, \"_ts\" BIGINT, \"x\" JSON, PRIMARY KEY (\"_id\"))"
+        );
+        let append = Shape {
+            deleted: true,
+            history: true,
+        };
+        assert!(
+            create_table_sql("t", append, &TableSchema::default()).contains(
+                "\"_ts\" BIGINT, \"_deleted\" BOOLEAN NOT NULL, PRIMARY KEY (\"_id\", \"_ts\"))"
+            )
         );
     }
 }

@@ -1,12 +1,28 @@
-//! spillway's DuckDB destination, write mode `upsert`.
+//! spillway's DuckDB destination, with every write mode of [`spillway_core::write_mode`].
 //!
 //! One table per stream, named [`StreamId::qualified`] (`users`, `waitlist/entries`), with
-//! `_id VARCHAR PRIMARY KEY, _creationTime DOUBLE, _ts BIGINT` and one typed column per user
+//! `_id VARCHAR, _creationTime DOUBLE, _ts BIGINT` and one typed column per user
 //! field: Int64 → BIGINT, Float64 → DOUBLE, Boolean → BOOLEAN, Utf8 → VARCHAR, Binary → BLOB,
 //! Json → JSON. A new field adds a column; a type change widens it (to DOUBLE or JSON),
 //! converting the stored values exactly as `spillway_core::batch::cast_column` does. Batches
-//! are loaded through DuckDB's Arrow appender into a staging table and merged in SQL;
-//! tombstones delete rows.
+//! are loaded through DuckDB's Arrow appender into a staging table and merged in SQL, as the
+//! stream's write mode ([`DuckDbConfig::modes`]) says:
+//!
+//! | mode | table | rows | tombstone | `truncate` | `finish` |
+//! |---|---|---|---|---|---|
+//! | `upsert` | key `(_id)` | one per `_id`, newest `_ts` wins | deletes the row | deletes every row | nothing |
+//! | `upsert` + `soft_delete` | key `(_id)`, `_deleted BOOLEAN NOT NULL` after `_ts` | one per `_id`, `_deleted = false` | sets `_deleted = true` and `_ts`, keeps the rest (NULLs if never seen) | sets `_deleted = true` everywhere | nothing |
+//! | `append` | key `(_id, _ts)`, `_deleted` | every version, an existing `(_id, _ts)` skipped | a row with `_deleted = true` | deletes every row | nothing |
+//! | `replace` | key `(_id)` | upserts into the reload copy while one exists | deletes from the copy | creates (or empties) `_spillway_reload_<table>` | drops the table and renames the copy |
+//! | `overwrite-delete-stale` | key `(_id)` | as `replace` during a reload, else upserts | deletes the row (from the copy during a reload) | as `replace` | merges the copy in, deletes rows the reload did not see, drops the copy |
+//!
+//! The reload copy of a table is committed with the checkpoints, so a reload interrupted by a
+//! crash continues on the next run, and readers see the old rows until
+//! [`Destination::finish`] swaps or merges every copy in one transaction. Reload copies and
+//! `_spillway_state` are not listed by [`DuckDbDestination::tables`]. A table made by one mode
+//! and written in a mode of another shape (e.g. `upsert` then `append`) is refused with a
+//! [`spillway_core::ErrorKind::Config`] error that says how to fix it.
+//!
 //! Everything written between two commits is one DuckDB transaction, committed together with
 //! the source's state in `_spillway_state`, so a crash loses or duplicates nothing.
 //!
@@ -24,12 +40,18 @@
 //! DuckDB calls block; the async methods run them with [`tokio::task::block_in_place`] on a
 //! multi-thread runtime (inline elsewhere).
 
+mod append;
 mod config;
 mod db;
 mod ddl;
 mod error;
 mod query;
+mod reload;
+mod shape;
+mod soft_delete;
 mod state;
+mod target;
+mod upsert;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -37,21 +59,30 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use spillway_core::table::TableSchema;
-use spillway_core::{Batch, Checkpoint, DestError, Destination, SourceState, StateKey, StreamId};
+use spillway_core::write_mode::RELOAD_PREFIX;
+use spillway_core::{
+    Batch, Checkpoint, DestError, Destination, SourceState, StateKey, StreamId, StreamMode,
+    WriteModes,
+};
 use tracing::debug;
 
 pub use config::DuckDbConfig;
 
 use crate::db::Db;
 use crate::ddl::{create_table_sql, quote};
-use crate::error::{Context, data_error};
+use crate::error::{Context, config_error, data_error};
+use crate::shape::Shape;
+use crate::state::STATE_TABLE;
 
-/// The DuckDB destination (write mode `upsert`).
+/// The DuckDB destination (every write mode, see the crate docs).
 pub struct DuckDbDestination {
     /// The open database.
     db: Db,
-    /// User columns of the tables seen so far (loaded from the catalog on first use).
-    tables: HashMap<String, TableSchema>,
+    /// The write mode of each stream.
+    modes: WriteModes,
+    /// User columns of the tables seen so far (loaded from the catalog on first use, their
+    /// shape checked against their stream's write mode); `None`: known not to exist.
+    tables: HashMap<String, Option<TableSchema>>,
     /// The open transaction, if any.
     txn: Option<Txn>,
 }
@@ -72,27 +103,42 @@ impl DuckDbDestination {
     /// Opens (creating if needed) the database file of `config`.
     ///
     /// Fails with [`spillway_core::ErrorKind::Config`] and a message naming the file when
-    /// its directory is missing, another process holds it, or it is not a DuckDB database.
+    /// its directory is missing, another process holds it, or it is not a DuckDB database,
+    /// or when `config.modes` combines modes that cannot go together
+    /// ([`WriteModes::validate`]).
     pub fn open(config: &DuckDbConfig) -> Result<Self, DestError> {
+        config
+            .modes
+            .validate()
+            .map_err(|e| config_error(&config.path, format!("write modes: {e}")))?;
         let db = Db::open(&config.path)?;
         state::ensure_table(&db)?;
         Ok(DuckDbDestination {
             db,
+            modes: config.modes.clone(),
             tables: HashMap::new(),
             txn: None,
         })
     }
 
-    /// The user tables (every table except `_spillway_state`), sorted.
+    /// The user tables (every table except `_spillway_state` and the reload copies of
+    /// unfinished full reloads), sorted.
     pub fn tables(&mut self) -> Result<Vec<String>, DestError> {
-        blocking(|| self.tables_sync())
+        blocking(|| {
+            Ok(self
+                .all_tables()?
+                .into_iter()
+                .filter(|t| t != STATE_TABLE && !t.starts_with(RELOAD_PREFIX))
+                .collect())
+        })
     }
 
-    fn tables_sync(&self) -> Result<Vec<String>, DestError> {
+    /// Every table of the database's main schema, sorted.
+    fn all_tables(&self) -> Result<Vec<String>, DestError> {
         let rows = query::query_json(
             &self.db,
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() \
-             AND schema_name = 'main' AND table_name <> '_spillway_state' ORDER BY table_name",
+             AND schema_name = 'main' ORDER BY table_name",
         )?;
         Ok(rows
             .into_iter()
@@ -145,22 +191,36 @@ impl DuckDbDestination {
         Ok(())
     }
 
-    /// The cached columns of `table`, loading them from the catalog on first use.
-    fn table_schema(&mut self, table: &str) -> Result<Option<TableSchema>, DestError> {
+    /// The cached columns of `table`, loading them from the catalog on first use and checking
+    /// that its shape suits `mode` (the write mode of its stream).
+    fn table_schema(
+        &mut self,
+        table: &str,
+        mode: StreamMode,
+    ) -> Result<Option<TableSchema>, DestError> {
         if let Some(s) = self.tables.get(table) {
-            return Ok(Some(s.clone()));
+            return Ok(s.clone());
         }
-        let loaded = ddl::load_table(&self.db, table)?;
-        if let Some(s) = &loaded {
-            self.tables.insert(table.to_string(), s.clone());
-        }
+        let loaded = match ddl::load_table(&self.db, table)? {
+            Some((have, schema)) => {
+                shape::check(&self.db.path, table, have, mode)?;
+                Some(schema)
+            }
+            None => None,
+        };
+        self.tables.insert(table.to_string(), loaded.clone());
         Ok(loaded)
     }
 
-    /// Creates `table` with `schema` inside the open transaction.
-    fn create_table(&mut self, table: &str, schema: &TableSchema) -> Result<(), DestError> {
+    /// Creates `table` with `schema` and the shape `mode` needs, inside the open transaction.
+    fn create_table(
+        &mut self,
+        table: &str,
+        mode: StreamMode,
+        schema: &TableSchema,
+    ) -> Result<(), DestError> {
         let clash = self
-            .tables_sync()?
+            .all_tables()?
             .into_iter()
             .find(|t| t != table && t.eq_ignore_ascii_case(table));
         if let Some(other) = clash {
@@ -172,10 +232,11 @@ impl DuckDbDestination {
                 ),
             ));
         }
-        self.db.exec(&create_table_sql(table, schema), || {
-            format!("creating table {table:?}")
-        })?;
-        self.tables.insert(table.to_string(), schema.clone());
+        self.db
+            .exec(&create_table_sql(table, Shape::of(mode), schema), || {
+                format!("creating table {table:?}")
+            })?;
+        self.tables.insert(table.to_string(), Some(schema.clone()));
         self.mark_local(table);
         Ok(())
     }
@@ -206,24 +267,6 @@ impl DuckDbDestination {
         if self.txn.take().is_some() {
             self.tables.clear();
         }
-    }
-
-    fn truncate_sync(&mut self, stream: &StreamId) -> Result<(), DestError> {
-        let table = stream.qualified();
-        self.begin()?;
-        if let Some(t) = &mut self.txn {
-            t.truncated.insert(table.clone());
-        }
-        if self.table_schema(&table)?.is_some() {
-            let n = self
-                .db
-                .exec(&format!("DELETE FROM {}", quote(&table)), || {
-                    format!("truncating table {table:?}")
-                })?;
-            self.mark_dirty(&table);
-            debug!(stream = %table, rows = n, "Table truncated.");
-        }
-        Ok(())
     }
 
     fn commit_sync(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError> {
@@ -310,8 +353,7 @@ impl Destination for DuckDbDestination {
     }
 
     async fn finish(&mut self) -> Result<(), DestError> {
-        // Upsert only so far: no full reload goes through a reload copy.
-        Ok(())
+        blocking(|| self.finish_sync())
     }
 
     async fn rollback(&mut self) -> Result<(), DestError> {

@@ -1,13 +1,10 @@
-//! Applying a batch: Arrow appender into a staging table, then one upsert and one delete in SQL.
+//! Applying a batch: Arrow appender into a staging table, then a merge in SQL as the stream's
+//! write mode says ([`crate::upsert`], [`crate::soft_delete`], [`crate::append`]).
 //!
-//! 1. The batch is cast to the table's column types (widening the table first if the batch is
-//!    wider) and appended to `temp._spillway_stage` with a sequence number per row.
-//! 2. `_spillway_latest` keeps the latest revision of each `_id` (max `_ts`, then the last in
-//!    batch order): a batch may hold several revisions of one document.
-//! 3. Rows whose `_ts` is not newer than the batch's revision are deleted (tombstones and
-//!    replaced documents alike), then the live revisions are inserted unless the table still
-//!    holds a newer one, so a replayed or overlapping batch never moves a row back in time.
-//!    A revision replaces the whole row: columns absent from the batch become NULL.
+//! The rows go to the stream's table, or to its reload copy while a `replace` or
+//! `overwrite-delete-stale` reload is under way ([`crate::reload`]). The batch is cast to the
+//! table's column types (widening the table first if the batch is wider) and appended to
+//! `temp._spillway_stage` with a sequence number per row.
 
 use std::sync::Arc;
 
@@ -16,32 +13,34 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
 use spillway_core::table::{TableSchema, plan};
-use spillway_core::{Batch, ColumnType, DestError};
+use spillway_core::{Batch, ColumnType, DestError, WriteMode};
 use tracing::trace;
 
-use crate::DuckDbDestination;
+use crate::db::Db;
 use crate::ddl::{self, quote, stage_sql_type};
 use crate::error::data_error;
+use crate::shape::Shape;
+use crate::{DuckDbDestination, append, soft_delete, upsert};
 
 /// The staging table (temporary, one per batch).
-const STAGE: &str = "_spillway_stage";
+pub(crate) const STAGE: &str = "_spillway_stage";
 /// The deduplicated staging rows.
-const LATEST: &str = "_spillway_latest";
+pub(crate) const LATEST: &str = "_spillway_latest";
 /// The batch-order column added to the staging table.
-const SEQ: &str = "_spillway_seq";
+pub(crate) const SEQ: &str = "_spillway_seq";
 
 impl DuckDbDestination {
     /// Applies one batch inside the open transaction.
     pub(crate) fn write_sync(&mut self, batch: &Batch) -> Result<(), DestError> {
-        let table = batch.stream.qualified();
         batch
             .check_system_columns()
             .map_err(|m| data_error(&self.db.path, m))?;
+        let (table, mode) = self.write_target(&batch.stream)?;
         let incoming = user_columns(self, batch, &table)?;
         self.begin()?;
 
         // Make the table able to hold the batch.
-        let schema = match self.table_schema(&table)? {
+        let schema = match self.table_schema(&table, mode)? {
             None => {
                 let schema = TableSchema {
                     columns: incoming
@@ -50,7 +49,7 @@ impl DuckDbDestination {
                         .map(|(_, n, t)| (n.clone(), *t))
                         .collect(),
                 };
-                self.create_table(&table, &schema)?;
+                self.create_table(&table, mode, &schema)?;
                 schema
             }
             Some(current) => {
@@ -59,11 +58,19 @@ impl DuckDbDestination {
                 let (target, changes) = plan(&current, &wanted);
                 if !changes.is_empty() {
                     let alter_ok = !self.txn_dirty(&table);
-                    ddl::apply(&self.db, &table, &current, &target, &changes, alter_ok)?;
+                    ddl::apply(
+                        &self.db,
+                        &table,
+                        Shape::of(mode),
+                        &current,
+                        &target,
+                        &changes,
+                        alter_ok,
+                    )?;
                     if !alter_ok {
                         self.mark_local(&table);
                     }
-                    self.tables.insert(table.clone(), target.clone());
+                    self.tables.insert(table.clone(), Some(target.clone()));
                 }
                 target
             }
@@ -139,66 +146,57 @@ impl DuckDbDestination {
             what,
         )?;
         self.db.append_temp(STAGE, staged, what)?;
-        self.db.exec(
-            &format!(
-                "CREATE OR REPLACE TEMP TABLE {LATEST} AS SELECT * FROM temp.main.{STAGE} \
-                 QUALIFY row_number() OVER (PARTITION BY {id} ORDER BY {ts} DESC, {seq} DESC) = 1",
-                id = quote(ID),
-                ts = quote(TS),
-                seq = quote(SEQ)
-            ),
-            || format!("keeping the latest revision per _id for table {table:?}"),
-        )?;
-
-        // Every row this batch supersedes goes: tombstoned ones and those replaced by a newer
-        // revision. (A Convex revision replaces the whole document, so the replacement is a
-        // fresh insert: a field the new revision lacks becomes NULL. An in-place UPDATE would
-        // also be wrong for DOUBLEs: DuckDB skips updating −0.0 to 0.0.)
-        let deleted = self.db.exec(
-            &format!(
-                "DELETE FROM {t} AS tgt USING temp.main.{LATEST} AS l \
-                 WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts}",
-                t = quote(&table),
-                id = quote(ID),
-                ts = quote(TS),
-            ),
-            || format!("deleting superseded rows of table {table:?}"),
-        )?;
-
-        // Live rows, unless the table already holds a newer revision (a replayed batch).
-        let mut names = vec![quote(ID), quote(CREATION_TIME), quote(TS)];
-        let mut exprs = names.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>();
-        for (name, ty) in &columns {
-            names.push(quote(name));
-            exprs.push(match ty {
-                ColumnType::Json => format!("CAST(l.{} AS JSON)", quote(name)),
-                _ => format!("l.{}", quote(name)),
-            });
-        }
-        let upserted = self.db.exec(
-            &format!(
-                "INSERT INTO {t} ({names}) SELECT {exprs} FROM temp.main.{LATEST} AS l \
-                 WHERE NOT coalesce(l.{del}, false) \
-                 AND NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
-                t = quote(&table),
-                names = names.join(", "),
-                exprs = exprs.join(", "),
-                del = quote(DELETED),
-                id = quote(ID),
-            ),
-            || format!("inserting rows into table {table:?}"),
-        )?;
+        let (upserted, deleted) = match (mode.mode, mode.soft_delete) {
+            (WriteMode::Append, _) => append::merge(&self.db, &table, &columns)?,
+            (_, true) => soft_delete::merge(&self.db, &table, &columns)?,
+            _ => upsert::merge(&self.db, &table, &columns)?,
+        };
         self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
             "dropping the staging table".to_string()
         })?;
-        self.db
-            .exec(&format!("DROP TABLE temp.main.{LATEST}"), || {
-                "dropping the staging table".to_string()
-            })?;
         self.mark_dirty(&table);
-        trace!(stream = %table, rows = n, upserted, deleted, "Batch applied.");
+        trace!(stream = %table, mode = %mode, rows = n, upserted, deleted, "Batch applied.");
         Ok(())
     }
+}
+
+/// The latest revision of each `_id` of the staged batch (max `_ts`, then the last in batch
+/// order) into `temp._spillway_latest`.
+pub(crate) fn stage_latest(db: &Db, table: &str) -> Result<(), DestError> {
+    db.exec(
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {LATEST} AS SELECT * FROM temp.main.{STAGE} \
+             QUALIFY row_number() OVER (PARTITION BY {id} ORDER BY {ts} DESC, {seq} DESC) = 1",
+            id = quote(ID),
+            ts = quote(TS),
+            seq = quote(SEQ)
+        ),
+        || format!("keeping the latest revision per _id for table {table:?}"),
+    )?;
+    Ok(())
+}
+
+/// Drops `temp._spillway_latest`.
+pub(crate) fn drop_latest(db: &Db) -> Result<(), DestError> {
+    db.exec(&format!("DROP TABLE temp.main.{LATEST}"), || {
+        "dropping the staging table".to_string()
+    })?;
+    Ok(())
+}
+
+/// The quoted target columns of an insert from a staging table aliased `l` and the matching
+/// expressions: `_id, _creationTime, _ts`, then the user `columns` (JSON cast from text).
+pub(crate) fn insert_columns(columns: &[(String, ColumnType)]) -> (Vec<String>, Vec<String>) {
+    let mut names = vec![quote(ID), quote(CREATION_TIME), quote(TS)];
+    let mut exprs = names.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>();
+    for (name, ty) in columns {
+        names.push(quote(name));
+        exprs.push(match ty {
+            ColumnType::Json => format!("CAST(l.{} AS JSON)", quote(name)),
+            _ => format!("l.{}", quote(name)),
+        });
+    }
+    (names, exprs)
 }
 
 /// The types the table must take for `incoming`: as the batch says, except that an Int64 meeting

@@ -56,3 +56,16 @@ pub fn stored_text(
     rows.first()
         .and_then(|r| r["v"].as_str().map(str::to_string))
 }
+
+/// A destination in a fresh temporary directory with write modes `modes`.
+pub fn open_with(modes: spillway_core::WriteModes) -> (TempDir, DuckDbConfig, DuckDbDestination) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DuckDbConfig::new(dir.path().join("test.duckdb")).with_modes(modes);
+    let dest = DuckDbDestination::open(&config).unwrap();
+    (dir, config, dest)
+}
+
+/// Every stream in mode `mode`.
+pub fn all(mode: spillway_core::StreamMode) -> spillway_core::WriteModes {
+    spillway_core::WriteModes::all(mode)
+}

@@ -1,0 +1,68 @@
+//! Write mode `upsert` with `soft_delete = true`: one row per `_id`, with `_deleted`.
+//!
+//! As [`crate::upsert`], except for tombstones: a tombstone newer than the stored row sets
+//! `_deleted = true` and its `_ts` and keeps the other columns; a tombstone of an `_id` never
+//! seen inserts a row of NULLs with `_deleted = true`. Live revisions are written with
+//! `_deleted = false`.
+
+use spillway_core::schema::{DELETED, ID, TS};
+use spillway_core::{ColumnType, DestError};
+
+use crate::db::Db;
+use crate::ddl::quote;
+use crate::writer::{LATEST, drop_latest, insert_columns, stage_latest};
+
+/// Merges the staged batch into `table`; returns `(inserted, tombstoned)` row counts.
+pub(crate) fn merge(
+    db: &Db,
+    table: &str,
+    columns: &[(String, ColumnType)],
+) -> Result<(usize, usize), DestError> {
+    stage_latest(db, table)?;
+    let (t, id, ts, del) = (quote(table), quote(ID), quote(TS), quote(DELETED));
+
+    // Tombstones mark the row they supersede (only `_deleted` and `_ts` change, so the
+    // in-place UPDATE is exact).
+    let tombstoned = db.exec(
+        &format!(
+            "UPDATE {t} AS tgt SET {del} = true, {ts} = l.{ts} FROM temp.main.{LATEST} AS l \
+             WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts} AND coalesce(l.{del}, false)"
+        ),
+        || format!("marking deleted rows of table {table:?}"),
+    )?;
+
+    // Live revisions replace the row they supersede, as in upsert.
+    db.exec(
+        &format!(
+            "DELETE FROM {t} AS tgt USING temp.main.{LATEST} AS l \
+             WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts} AND NOT coalesce(l.{del}, false)"
+        ),
+        || format!("deleting superseded rows of table {table:?}"),
+    )?;
+
+    // Live revisions, and tombstones of ids never seen (NULL columns), unless the table holds
+    // the id already (a newer revision, or a marked row).
+    let (mut names, exprs) = insert_columns(columns);
+    // Every column but `_id` (0) and `_ts` (2) is NULL for a tombstone.
+    let mut exprs: Vec<String> = exprs
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| match i {
+            0 | 2 => e,
+            _ => format!("CASE WHEN coalesce(l.{del}, false) THEN NULL ELSE {e} END"),
+        })
+        .collect();
+    names.push(del.clone());
+    exprs.push(format!("coalesce(l.{del}, false)"));
+    let inserted = db.exec(
+        &format!(
+            "INSERT INTO {t} ({names}) SELECT {exprs} FROM temp.main.{LATEST} AS l \
+             WHERE NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
+            names = names.join(", "),
+            exprs = exprs.join(", "),
+        ),
+        || format!("inserting rows into table {table:?}"),
+    )?;
+    drop_latest(db)?;
+    Ok((inserted, tombstoned))
+}
