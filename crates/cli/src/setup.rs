@@ -87,13 +87,10 @@ pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destinati
     let mut out: Vec<Box<dyn Destination>> = Vec::new();
     for (i, d) in config.destination.iter().enumerate() {
         let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match &d.kind {
-            DestinationKind::Duckdb(c) if d.modes == spillway_core::WriteModes::default() => {
-                DuckDbDestination::open(c).map(|x| Box::new(x) as Box<dyn Destination>)
+            DestinationKind::Duckdb(c) => {
+                DuckDbDestination::open(&c.clone().with_modes(d.modes.clone()))
+                    .map(|x| Box::new(x) as Box<dyn Destination>)
             }
-            DestinationKind::Duckdb(_) => Err(spillway_core::DestError::new(
-                spillway_core::ErrorKind::Config,
-                "this build's duckdb destination writes in write_mode = \"upsert\" only",
-            )),
             DestinationKind::Postgres(c) => {
                 PostgresDestination::connect(&c.clone().with_modes(d.modes.clone()))
                     .await

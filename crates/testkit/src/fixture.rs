@@ -83,10 +83,8 @@ impl Fixture {
     /// If DuckDB cannot open the file.
     pub fn open_dest(&self) -> DuckDbDestination {
         #[allow(clippy::expect_used)]
-        DuckDbDestination::open(&DuckDbConfig {
-            path: self.db_path.clone(),
-        })
-        .expect("open the DuckDB destination")
+        DuckDbDestination::open(&DuckDbConfig::new(self.db_path.clone()))
+            .expect("open the DuckDB destination")
     }
 
     /// One incremental sync of every table into the destination (opened and closed here).

@@ -39,9 +39,7 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         server.url(),
         DEFAULT_KEY,
     ))?);
-    let mut dest = DuckDbDestination::open(&DuckDbConfig {
-        path: args.path.clone(),
-    })?;
+    let mut dest = DuckDbDestination::open(&DuckDbConfig::new(args.path.clone()))?;
     let cancel = setup::cancel_on_signal();
     // A full refresh, so rerunning the demo into the same file starts from a clean copy.
     let options = SyncOptions {
