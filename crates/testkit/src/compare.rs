@@ -16,6 +16,8 @@ use spillway_core::{DestError, StreamId};
 use spillway_dest_duckdb::DuckDbDestination;
 use spillway_emulator::Emulator;
 
+use crate::tables::{TableRows, Tables, current_state, read_duckdb};
+
 /// One difference between destination and source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
@@ -39,6 +41,18 @@ pub fn compare_duckdb_with_emulator(
     emulator: &Emulator,
     only: Option<&[StreamId]>,
 ) -> Result<Vec<Mismatch>, DestError> {
+    Ok(compare_with_emulator(&read_duckdb(dest)?, emulator, only))
+}
+
+/// [`compare_duckdb_with_emulator`] for tables read from any destination
+/// ([`crate::tables`]). Tables that keep versions (`_deleted`) are compared by their current
+/// state ([`current_state`]).
+pub fn compare_with_emulator(
+    tables: &Tables,
+    emulator: &Emulator,
+    only: Option<&[StreamId]>,
+) -> Vec<Mismatch> {
+    let tables = current_state(tables);
     let mut out = Vec::new();
     let mut expected_tables = BTreeSet::new();
     for (component, table) in emulator.tables() {
@@ -49,53 +63,51 @@ pub fn compare_duckdb_with_emulator(
         let name = stream.qualified();
         expected_tables.insert(name.clone());
         let docs = emulator.live_documents(&component, &table);
-        compare_table(dest, &name, &docs, &mut out)?;
+        compare_table(tables.get(&name), &name, &docs, &mut out);
     }
-    for table in dest.tables()? {
-        let selected = only.is_none_or(|o| o.contains(&StreamId::parse(&table)));
-        if selected && !expected_tables.contains(&table) && dest.row_count(&table)? > 0 {
+    for (table, t) in &tables {
+        let selected = only.is_none_or(|o| o.contains(&StreamId::parse(table)));
+        if selected && !expected_tables.contains(table) && !t.rows.is_empty() {
             out.push(Mismatch {
-                table,
+                table: table.clone(),
                 detail: "table exists in the destination but not in the source".into(),
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn compare_table(
-    dest: &mut DuckDbDestination,
+    found: Option<&TableRows>,
     table: &str,
     docs: &[BTreeMap<String, Value>],
     out: &mut Vec<Mismatch>,
-) -> Result<(), DestError> {
+) {
     let mut push = |detail: String| {
         out.push(Mismatch {
             table: table.to_string(),
             detail,
         })
     };
-    if !dest.tables()?.iter().any(|t| t == table) {
+    let Some(found) = found else {
         if !docs.is_empty() {
             push(format!(
                 "missing in the destination ({} rows expected)",
                 docs.len()
             ));
         }
-        return Ok(());
-    }
-    let columns = column_types(dest, table)?;
-    let quoted = quote(table);
-    let rows = dest.query_json(&format!("SELECT * FROM {quoted} ORDER BY _id"))?;
+        return;
+    };
+    let columns = &found.columns;
     let mut actual: BTreeMap<String, BTreeMap<String, Json>> = BTreeMap::new();
-    for row in rows {
+    for row in &found.rows {
         let id = row
             .get("_id")
             .and_then(Json::as_str)
             .unwrap_or("")
             .to_string();
         if actual
-            .insert(id.clone(), row.into_iter().collect())
+            .insert(id.clone(), row.clone().into_iter().collect())
             .is_some()
         {
             push(format!("duplicate _id {id}"));
@@ -121,7 +133,7 @@ fn compare_table(
                 push(format!("_id {id}: no column for field {name:?}"));
             }
         }
-        for (name, ty) in &columns {
+        for (name, ty) in columns {
             if name == "_ts" {
                 continue;
             }
@@ -143,7 +155,6 @@ fn compare_table(
             "_id {id} present but deleted (or never written) in the source"
         ));
     }
-    Ok(())
 }
 
 /// Column name → DuckDB type name of `table`.
