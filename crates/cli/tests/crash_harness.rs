@@ -4,19 +4,25 @@
 //! must succeed; after the last kill one more run completes, and the DuckDB copy must equal
 //! the emulator: the same `_id`s, no duplicates, every cell equal.
 //!
+//! The second test does the same to one read fanned out to DuckDB and Postgres.
+//!
 //! Longer soaks: `SPILLWAY_CRASH_KILLS=200 SPILLWAY_CRASH_SEED=7 scripts/test.sh -E 'test(crash)'`
 //! (defaults: 20 kills, a fixed seed; the seed is printed so a failure reproduces).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::child::SyncChild;
 use common::*;
+use spillway_dest_postgres::PostgresDestination;
 use spillway_emulator::FaultRule;
-use spillway_testkit::Fixture;
+use spillway_testkit::postgres::{PgSchema, postgres_url};
 use spillway_testkit::random::{Rng, live_ids, random_tx};
+use spillway_testkit::tables::read_postgres;
+use spillway_testkit::{Fixture, compare_with_emulator};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -44,32 +50,32 @@ fn write_between_runs(f: &Fixture, rng: &mut Rng) -> usize {
     txs * size
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_at_random_moments_then_rerun_loses_and_duplicates_nothing() {
-    let kills = env_or("SPILLWAY_CRASH_KILLS", 20) as usize;
-    let seed = env_or("SPILLWAY_CRASH_SEED", 0xC4A5_2026);
-    eprintln!("crash harness: {kills} kills, SPILLWAY_CRASH_SEED={seed}");
-    let mut rng = Rng(seed | 1);
+/// The emulator every harness run uses: 4000 documents, 40 rows per page, 4 ms per request
+/// and 5% mixed transient faults (429, 5xx, resets, truncated or non-JSON bodies, slow
+/// answers) that the runs retry through.
+async fn faulty_fixture(seed: u64) -> Fixture {
     let f = Fixture::new().await;
     f.emulator.seed_sample(4000).unwrap();
     f.emulator.set_limits(40, 40);
-    // A slowed server: every request takes a few milliseconds more, as over a real network,
-    // and 5% of requests fail with a mix of transient faults (429, 5xx, resets, truncated or
-    // non-JSON bodies, slow answers) that the runs retry through.
     f.emulator.set_latency(Duration::from_millis(4));
     f.emulator.set_fault_seed(seed);
     f.emulator.inject_all(FaultRule::transient_mix(0.05));
-    let config = fixture_config(&f);
-    let started = Instant::now();
+    f
+}
 
+/// Kills `spillway sync -c config` at `kills` random moments with random transactions between
+/// runs, then lets one run finish. Every run that ends by itself must exit 0.
+async fn kill_and_rerun(f: &Fixture, config: &Path, kills: usize, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let started = Instant::now();
     let (mut killed, mut finished, mut written) = (0, 0, 0);
     while killed < kills {
         assert!(
             killed + finished < kills * 4,
             "seed {seed}: only {killed} of {finished} runs could be killed before they finished"
         );
-        written += write_between_runs(&f, &mut rng);
-        let child = SyncChild::spawn(&config);
+        written += write_between_runs(f, &mut rng);
+        let child = SyncChild::spawn(config);
         let delay = Duration::from_millis(20 + rng.below(1200) as u64);
         tokio::time::sleep(delay).await;
         let applied = child.applied();
@@ -90,16 +96,58 @@ async fn sigkill_at_random_moments_then_rerun_loses_and_duplicates_nothing() {
             }
         );
     }
-    written += write_between_runs(&f, &mut rng);
-    let last = run(&["sync", "-c", s(&config)]).await;
+    written += write_between_runs(f, &mut rng);
+    let last = run(&["sync", "-c", s(config)]).await;
     assert_eq!(last.code, Some(0), "seed {seed}: {last:#?}");
-    let faults = f.emulator.faults_fired().len();
-    let diffs = f.mismatches(None).unwrap();
-    assert!(diffs.is_empty(), "seed {seed}: {diffs:#?}");
     eprintln!(
         "crash harness: {killed} kills, {finished} runs finished before their kill, {written} \
-         operations written between runs, {faults} injected faults, {:.1?}; destination equals \
-         the emulator",
+         operations written between runs, {} injected faults, {:.1?}",
+        f.emulator.faults_fired().len(),
         started.elapsed()
     );
+}
+
+fn kills_and_seed(default_kills: u64) -> (usize, u64) {
+    let kills = env_or("SPILLWAY_CRASH_KILLS", default_kills) as usize;
+    let seed = env_or("SPILLWAY_CRASH_SEED", 0xC4A5_2026);
+    eprintln!("crash harness: {kills} kills, SPILLWAY_CRASH_SEED={seed}");
+    (kills, seed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_random_moments_then_rerun_loses_and_duplicates_nothing() {
+    let (kills, seed) = kills_and_seed(20);
+    let f = faulty_fixture(seed).await;
+    kill_and_rerun(&f, &fixture_config(&f), kills, seed).await;
+    let diffs = f.mismatches(None).unwrap();
+    assert!(diffs.is_empty(), "seed {seed}: {diffs:#?}");
+}
+
+/// The same against a fan-out: DuckDB (upsert) and Postgres (overwrite-delete-stale, with
+/// `messages` appended and `users` soft-deleted) fed by one read. A kill leaves the
+/// destinations at different positions, so later runs also exercise resuming from the
+/// earliest one.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_fan_out_to_duckdb_and_postgres() {
+    let (kills, seed) = kills_and_seed(12);
+    let f = faulty_fixture(seed ^ 0xFA17).await;
+    let schema = PgSchema::new("crash");
+    let text = format!(
+        "{}\n[[destination]]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{}\"\n\
+         write_mode = \"overwrite-delete-stale\"\n\
+         [destination.streams.messages]\nwrite_mode = \"append\"\n\
+         [destination.streams.users]\nwrite_mode = \"upsert\"\nsoft_delete = true\n",
+        std::fs::read_to_string(fixture_config(&f)).unwrap(),
+        postgres_url(),
+        schema.name
+    );
+    let config = write_config(f.dir(), &text);
+    kill_and_rerun(&f, &config, kills, seed).await;
+    let diffs = f.mismatches(None).unwrap();
+    assert!(diffs.is_empty(), "seed {seed}: duckdb: {diffs:#?}");
+    let mut pg = PostgresDestination::connect(&schema.config())
+        .await
+        .unwrap();
+    let diffs = compare_with_emulator(&read_postgres(&mut pg).await.unwrap(), &f.emulator, None);
+    assert!(diffs.is_empty(), "seed {seed}: postgres: {diffs:#?}");
 }
