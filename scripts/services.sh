@@ -31,3 +31,4 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null | grep -q 1; then
     createdb -h 127.0.0.1 -U postgres test
 fi
+"$(dirname "${BASH_SOURCE[0]}")/moto.sh" >/dev/null
