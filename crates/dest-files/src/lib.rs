@@ -55,6 +55,34 @@
 //! parts and the `pending` parts of a full reload in progress, and per state key the saved
 //! state; its `seq` grows by one at every write.
 //!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "seq": 7,
+//!   "streams": {
+//!     "waitlist/entries": {
+//!       "dir": "waitlist%2Fentries",
+//!       "columns": [{"name": "email", "type": "string"}, {"name": "n", "type": "float64"}],
+//!       "current": [{"file": "part-000000000003-0000.parquet", "rows": 120, "bytes": 4096,
+//!                    "columns": [{"name": "email", "type": "string"}, {"name": "n", "type": "int64"}]}],
+//!       "pending": [{"file": "part-000000000007-0000.parquet", "rows": 80, "bytes": 2048,
+//!                    "columns": [{"name": "email", "type": "string"}, {"name": "n", "type": "float64"}]}]
+//!     }
+//!   },
+//!   "states": {
+//!     "convex:happy-animal-123.convex.cloud": {
+//!       "state": {"...": "the source's state, verbatim"},
+//!       "description": "deltas at cursor 1712345678",
+//!       "updated_at": "2025-01-02T03:04:05.678901Z"
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! Column types are `boolean`, `int64`, `float64`, `string`, `bytes`, `json`; each part lists
+//! the columns it was written with (older parts may be narrower than the stream's). `pending`
+//! is absent when no reload is in progress.
+//!
 //! A crash leaves at most part files the manifest does not list; opening the destination
 //! deletes them (only files named like parts, one level below the root, are ever
 //! deleted). Parts a manifest drops (truncate, reload, compaction) are deleted after that
