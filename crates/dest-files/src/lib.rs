@@ -349,7 +349,7 @@ impl FilesDestination {
         };
         let keep = Keep::for_mode(self.config.modes.of_table(&name));
         let rows = self.select_rows(stream, &entry, keep).await?;
-        let columns = from_entries(&entry.columns).map_err(|e| data_error(e))?;
+        let columns = from_entries(&entry.columns).map_err(data_error)?;
         let seq = self.next_seq();
         let parts = self
             .write_parts(&name, &entry.dir, seq, &columns, vec![rows])
@@ -400,7 +400,7 @@ impl FilesDestination {
         entry: &StreamEntry,
         keep: Keep,
     ) -> Result<RecordBatch, DestError> {
-        let columns = from_entries(&entry.columns).map_err(|e| data_error(e))?;
+        let columns = from_entries(&entry.columns).map_err(data_error)?;
         let batches = self.read_parts(stream, entry, &entry.current).await?;
         select(&arrow_schema(&columns), &batches, keep)
             .map_err(|e| internal_error(format!("selecting the rows of stream {stream}: {e}")))
