@@ -41,7 +41,8 @@
 //! Value forms: Parquet columns are typed (int64, double, boolean, string, binary); JSON
 //! columns are UTF-8 strings holding the export_json text (the Arrow schema embedded in the
 //! file tags them `arrow.json`). NDJSON: one object per row, integers as JSON integers,
-//! floats as numbers with NaN/±∞ as `{"$float": "<base64 of the 8 LE bytes>"}` (export_json),
+//! floats as numbers with NaN/±∞/−0.0 as `{"$float": "<base64 of the 8 LE bytes>"}`
+//! (export_json),
 //! bytes as base64 strings, JSON columns as JSON values. CSV: a header line, floats in Rust's
 //! round-trip form (`NaN`, `inf`, `-inf` for the non-finite), bytes in base64, JSON as its
 //! text, NULL as an empty unquoted field and the empty string as `""`.

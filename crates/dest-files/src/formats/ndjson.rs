@@ -1,7 +1,7 @@
 //! NDJSON parts: one JSON object per row, every column present (`null` for null).
 //!
 //! Integers are JSON integers (all 64 bits), floats are numbers in the export_json form
-//! (`5.0`, `1e20`, `-0.0`; NaN and ±∞ as `{"$float": "<base64 of the 8 little-endian
+//! (`5.0`, `1e20`; NaN, ±∞ and −0.0 as `{"$float": "<base64 of the 8 little-endian
 //! bytes>"}`), text is a string, bytes a base64 string, JSON columns the JSON value itself.
 
 use std::collections::HashMap;
