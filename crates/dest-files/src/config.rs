@@ -200,7 +200,11 @@ impl FilesConfig {
     }
 
     /// S3: sets the access key id and secret access key.
-    pub fn with_credentials(mut self, key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        key_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
         self.access_key_id = Some(key_id.into());
         self.secret_access_key = Some(secret.into());
         self
@@ -251,9 +255,9 @@ impl FilesConfig {
             )));
         }
         self.effective_compression()?;
-        self.modes.validate().map_err(|e| {
-            config_error(format!("files destination {}: {e}", self.path))
-        })?;
+        self.modes
+            .validate()
+            .map_err(|e| config_error(format!("files destination {}: {e}", self.path)))?;
         Ok(())
     }
 }

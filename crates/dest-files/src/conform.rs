@@ -23,7 +23,8 @@ pub(crate) fn arrow_schema(columns: &TableSchema) -> SchemaRef {
 pub(crate) fn conform(rows: &RecordBatch, columns: &TableSchema) -> Result<RecordBatch, String> {
     let schema = rows.schema();
     let n = rows.num_rows();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(SYSTEM_COLUMNS.len() + columns.columns.len());
+    let mut arrays: Vec<ArrayRef> =
+        Vec::with_capacity(SYSTEM_COLUMNS.len() + columns.columns.len());
     for i in 0..SYSTEM_COLUMNS.len() {
         let a = rows.column(i);
         if a.data_type() == &DataType::Null {

@@ -434,7 +434,8 @@ impl FilesDestination {
                 .map_err(|e| data_error(format!("reading {what}: {e}")))?;
             for b in batches {
                 out.push(
-                    conform(&b, &columns).map_err(|e| data_error(format!("reading {what}: {e}")))?,
+                    conform(&b, &columns)
+                        .map_err(|e| data_error(format!("reading {what}: {e}")))?,
                 );
             }
         }
@@ -519,7 +520,10 @@ impl FilesDestination {
         let listed = listed_parts(&m);
         self.committed = m;
         self.last_seq = self.last_seq.max(self.committed.seq);
-        let orphans: Vec<String> = uploaded.into_iter().filter(|r| !listed.contains(r)).collect();
+        let orphans: Vec<String> = uploaded
+            .into_iter()
+            .filter(|r| !listed.contains(r))
+            .collect();
         self.delete_parts(&orphans).await;
         Ok(())
     }
@@ -530,7 +534,8 @@ impl FilesDestination {
         let mut n = 0;
         for rel in self.store.list().await? {
             let mut segments = rel.split('/');
-            let (Some(_dir), Some(file), None) = (segments.next(), segments.next(), segments.next())
+            let (Some(_dir), Some(file), None) =
+                (segments.next(), segments.next(), segments.next())
             else {
                 continue;
             };
@@ -694,7 +699,12 @@ impl FilesDestination {
         let mut dropped = Vec::new();
         for (name, entry) in &mut next.streams {
             if let Some(pending) = entry.pending.take() {
-                dropped.extend(entry.current.iter().map(|p| format!("{}/{}", entry.dir, p.file)));
+                dropped.extend(
+                    entry
+                        .current
+                        .iter()
+                        .map(|p| format!("{}/{}", entry.dir, p.file)),
+                );
                 entry.current = pending;
                 info!(stream = %name, parts = entry.current.len(), "Full reload swapped in.");
             }
@@ -717,7 +727,9 @@ impl Destination for FilesDestination {
     }
 
     async fn check(&mut self) -> Result<(), DestError> {
-        self.store.put(PROBE, Bytes::from_static(b"spillway probe")).await?;
+        self.store
+            .put(PROBE, Bytes::from_static(b"spillway probe"))
+            .await?;
         self.store.list().await?;
         self.store.delete(PROBE).await
     }

@@ -29,9 +29,8 @@ pub(crate) struct Store {
 /// Maps an `object_store` error to a destination error saying what was being done.
 pub(crate) fn store_error(what: impl std::fmt::Display, e: object_store::Error) -> DestError {
     let kind = match &e {
-        object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. } => {
-            ErrorKind::Auth
-        }
+        object_store::Error::Unauthenticated { .. }
+        | object_store::Error::PermissionDenied { .. } => ErrorKind::Auth,
         object_store::Error::NotFound { .. }
         | object_store::Error::InvalidPath { .. }
         | object_store::Error::NotSupported { .. }
@@ -177,7 +176,8 @@ impl Store {
                     .and_then(|f| f.sync_all())
                     .map_err(|e| io_error(format!("syncing {what}"), e))?;
                 if let Some(dir) = file.parent() {
-                    sync_dir(dir).map_err(|e| io_error(format!("syncing the directory of {what}"), e))?;
+                    sync_dir(dir)
+                        .map_err(|e| io_error(format!("syncing the directory of {what}"), e))?;
                 }
                 Ok(())
             })

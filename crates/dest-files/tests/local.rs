@@ -85,7 +85,10 @@ async fn parquet_parts_read_back_with_the_parquet_crate() {
     let batches: Vec<_> = reader.build().unwrap().map(|b| b.unwrap()).collect();
     let schema = batches[0].schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(names, ["_id", "_creationTime", "_ts", "_deleted", "n", "name"]);
+    assert_eq!(
+        names,
+        ["_id", "_creationTime", "_ts", "_deleted", "n", "name"]
+    );
     assert_eq!(schema.field(4).data_type(), &arrow_schema::DataType::Int64);
     // The last part has the widened columns, JSON as tagged UTF-8.
     let last = std::fs::File::open(tmp.path().join(&parts[2])).unwrap();
@@ -141,8 +144,17 @@ async fn ndjson_embeds_json_values_and_keeps_integers() {
     assert_eq!(lines[0]["j"], json!({"a": [1, 2.0]}));
     assert_eq!(lines[0]["b"], json!("AP8="));
     assert_eq!(lines[1]["big"], json!(null));
-    assert!(text.lines().nth(1).unwrap().contains(r#""f":{"$float":"AAAAAAAAAIA="}"#), "{text}");
-    assert!(text.lines().nth(1).unwrap().contains(r#""j":1e20"#), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains(r#""f":{"$float":"AAAAAAAAAIA="}"#),
+        "{text}"
+    );
+    assert!(
+        text.lines().nth(1).unwrap().contains(r#""j":1e20"#),
+        "{text}"
+    );
     // And read back exactly.
     let got = rows(&dest.read_current(&s).await.unwrap());
     assert_eq!(got["x"]["f"], json!({"$float": "AAAAAAAA+H8="}));
@@ -179,7 +191,10 @@ async fn csv_has_a_header_and_tells_null_from_empty() {
     let text = std::fs::read_to_string(tmp.path().join(part)).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("_id,_creationTime,_ts,_deleted,t,f,j"));
-    assert_eq!(lines.next(), Some(r#"a,0.001,1,false,"",inf,"{""k"":""v,w""}""#));
+    assert_eq!(
+        lines.next(),
+        Some(r#"a,0.001,1,false,"",inf,"{""k"":""v,w""}""#)
+    );
     assert_eq!(lines.next(), Some("b,0.001,1,false,,0.5,"));
     let got = rows(&dest.read_current(&s).await.unwrap());
     assert_eq!(got["a"]["t"], json!(""));
@@ -203,9 +218,13 @@ async fn replace_reload_survives_a_crash_before_finish() {
         let old_parts = dest.current_parts(&s);
         // Second full sync: truncate, one checkpoint, then a crash (no finish).
         dest.truncate(&s).await.unwrap();
-        dest.write(&batch(&s, &[("z", 50, false)], vec![int("n", vec![Some(9)])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("z", 50, false)],
+            vec![int("n", vec![Some(9)])],
+        ))
+        .await
+        .unwrap();
         dest.commit(&key(), &checkpoint(4)).await.unwrap();
         drop(dest);
 
@@ -220,9 +239,13 @@ async fn replace_reload_survives_a_crash_before_finish() {
         let entry = &dest.manifest().streams["users"];
         assert_eq!(entry.pending.as_ref().map(Vec::len), Some(1), "{mode}");
         // The rerun continues the reload, then finishes: swapped in one manifest write.
-        dest.write(&batch(&s, &[("y", 60, false)], vec![int("n", vec![Some(8)])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("y", 60, false)],
+            vec![int("n", vec![Some(8)])],
+        ))
+        .await
+        .unwrap();
         dest.commit(&key(), &checkpoint(5)).await.unwrap();
         dest.finish().await.unwrap();
         let got = rows(&dest.read_current(&s).await.unwrap());
@@ -236,7 +259,11 @@ async fn replace_reload_survives_a_crash_before_finish() {
             "{mode}"
         );
         assert!(dest.manifest().streams["users"].pending.is_none());
-        assert_eq!(files_in(tmp.path(), "users").len(), 2, "old parts deleted: {mode}");
+        assert_eq!(
+            files_in(tmp.path(), "users").len(),
+            2,
+            "old parts deleted: {mode}"
+        );
         // finish again does nothing.
         let seq = dest.manifest().seq;
         dest.finish().await.unwrap();
@@ -253,14 +280,22 @@ async fn upsert_truncate_restarts_the_stream_files() {
         let mut dest = FilesDestination::open(&c).await.unwrap();
         scenario(&mut dest).await;
         dest.truncate(&s).await.unwrap();
-        dest.write(&batch(&s, &[("q", 70, false)], vec![text("name", vec![Some("Q")])]))
-            .await
-            .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("q", 70, false)],
+            vec![text("name", vec![Some("Q")])],
+        ))
+        .await
+        .unwrap();
         // Before the commit, readers see the old rows.
         assert_eq!(rows(&dest.read_current(&s).await.unwrap()).len(), 3);
         dest.commit(&key(), &checkpoint(6)).await.unwrap();
         let got = rows(&dest.read_current(&s).await.unwrap());
-        assert_eq!(got, expected(&[("q", 70, vec![("name", json!("Q"))])]), "{mode}");
+        assert_eq!(
+            got,
+            expected(&[("q", 70, vec![("name", json!("Q"))])]),
+            "{mode}"
+        );
         assert_eq!(files_in(tmp.path(), "users").len(), 1, "{mode}");
         assert!(files_in(tmp.path(), "users")[0].ends_with(".csv.gz"));
     }
@@ -286,8 +321,15 @@ async fn rollback_discards_everything_since_the_last_commit() {
     dest.rollback().await.unwrap();
     dest.commit(&key(), &checkpoint(7)).await.unwrap();
     dest.finish().await.unwrap();
-    assert_eq!(rows(&dest.read_current(&s).await.unwrap()), scenario_expected());
-    assert_eq!(dest.manifest().streams, before.streams, "no reload, no new column");
+    assert_eq!(
+        rows(&dest.read_current(&s).await.unwrap()),
+        scenario_expected()
+    );
+    assert_eq!(
+        dest.manifest().streams,
+        before.streams,
+        "no reload, no new column"
+    );
     assert_eq!(
         dest.load_state(&key()).await.unwrap().unwrap().0,
         json!({"n": 7})
@@ -314,9 +356,13 @@ async fn a_commit_interrupted_before_the_manifest_leaves_only_orphans() {
     // The manifest cannot be written: its temporary file's name is taken by a directory.
     let blocker = tmp.path().join("_spillway_manifest.json.tmp");
     std::fs::create_dir(&blocker).unwrap();
-    dest.write(&batch(&s, &[("e", 80, false)], vec![int("n", vec![Some(5)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("e", 80, false)],
+        vec![int("n", vec![Some(5)])],
+    ))
+    .await
+    .unwrap();
     dest.write(&batch(
         &StreamId::new("waitlist", "entries"),
         &[("w", 80, false)],
@@ -325,7 +371,11 @@ async fn a_commit_interrupted_before_the_manifest_leaves_only_orphans() {
     .await
     .unwrap();
     let err = dest.commit(&key(), &checkpoint(8)).await.unwrap_err();
-    assert!(err.message.contains("_spillway_manifest.json"), "{}", err.message);
+    assert!(
+        err.message.contains("_spillway_manifest.json"),
+        "{}",
+        err.message
+    );
     // The crash: no rollback; the uploaded parts stay behind.
     drop(dest);
     assert_eq!(files_in(tmp.path(), "users").len(), 4);
@@ -349,13 +399,21 @@ async fn a_commit_interrupted_before_the_manifest_leaves_only_orphans() {
     left.retain(|f| f.starts_with("part-"));
     assert_eq!(left.len(), 3, "{left:?}");
     assert!(tmp.path().join("users/notes.txt").exists());
-    assert!(tmp.path().join("users/sub/part-000000000001-0000.parquet").exists());
+    assert!(
+        tmp.path()
+            .join("users/sub/part-000000000001-0000.parquet")
+            .exists()
+    );
     assert!(files_in(tmp.path(), "waitlist%2Fentries").is_empty());
     assert_scenario(&dest, "after the crash").await;
     // The rerun works, and never reuses the orphans' names.
-    dest.write(&batch(&s, &[("e", 80, false)], vec![int("n", vec![Some(5)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("e", 80, false)],
+        vec![int("n", vec![Some(5)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(8)).await.unwrap();
     assert_eq!(rows(&dest.read_current(&s).await.unwrap()).len(), 4);
 }
@@ -384,7 +442,10 @@ async fn a_failed_commit_then_rollback_deletes_its_parts() {
     std::fs::remove_dir(&blocker).unwrap();
     dest.commit(&key(), &checkpoint(8)).await.unwrap();
     assert_scenario_state(&dest, 8).await;
-    assert_eq!(rows(&dest.read_current(&s).await.unwrap()), scenario_expected());
+    assert_eq!(
+        rows(&dest.read_current(&s).await.unwrap()),
+        scenario_expected()
+    );
 }
 
 async fn assert_scenario_state(dest: &FilesDestination, n: i64) {
@@ -417,7 +478,10 @@ async fn compact_keeps_exactly_the_latest_rows() {
                     assert_eq!(rows(&versions), scenario_expected(), "{what}");
                 }
             }
-            assert_eq!(rows(&dest.read_current(&s).await.unwrap()), scenario_expected());
+            assert_eq!(
+                rows(&dest.read_current(&s).await.unwrap()),
+                scenario_expected()
+            );
             assert_eq!(files_in(tmp.path(), "users").len(), 1, "{what}");
             drop(dest);
             let dest = FilesDestination::open(&c).await.unwrap();
@@ -460,22 +524,40 @@ async fn state_round_trips_and_resets() {
 #[tokio::test]
 async fn component_streams_get_collision_free_directories() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = FilesConfig::new(dir_str(tmp.path())).with_modes(WriteModes::all(StreamMode::default()));
+    let c =
+        FilesConfig::new(dir_str(tmp.path())).with_modes(WriteModes::all(StreamMode::default()));
     let mut dest = FilesDestination::open(&c).await.unwrap();
     let a = StreamId::new("waitlist", "entries");
     let b = StreamId::root("waitlist%2Fentries");
-    dest.write(&batch(&a, &[("1", 1, false)], vec![int("v", vec![Some(1)])]))
-        .await
-        .unwrap();
-    dest.write(&batch(&b, &[("2", 1, false)], vec![int("v", vec![Some(2)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &a,
+        &[("1", 1, false)],
+        vec![int("v", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.write(&batch(
+        &b,
+        &[("2", 1, false)],
+        vec![int("v", vec![Some(2)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(1)).await.unwrap();
     assert_eq!(files_in(tmp.path(), "waitlist%2Fentries").len(), 1);
     assert_eq!(files_in(tmp.path(), "waitlist%252Fentries").len(), 1);
-    assert_eq!(dest.streams(), vec!["waitlist%2Fentries", "waitlist/entries"]);
-    assert_eq!(rows(&dest.read_current(&a).await.unwrap())["1"]["v"], json!(1));
-    assert_eq!(rows(&dest.read_current(&b).await.unwrap())["2"]["v"], json!(2));
+    assert_eq!(
+        dest.streams(),
+        vec!["waitlist%2Fentries", "waitlist/entries"]
+    );
+    assert_eq!(
+        rows(&dest.read_current(&a).await.unwrap())["1"]["v"],
+        json!(1)
+    );
+    assert_eq!(
+        rows(&dest.read_current(&b).await.unwrap())["2"]["v"],
+        json!(2)
+    );
 }
 
 #[tokio::test]
@@ -495,7 +577,10 @@ async fn bad_config_names_the_key_to_fix() {
     let c: FilesConfig =
         serde_json::from_value(json!({"path": "x", "format": "ndjson", "compression": "gzip"}))
             .unwrap();
-    assert_eq!((c.format, c.compression), (Format::Ndjson, Some(Compression::Gzip)));
+    assert_eq!(
+        (c.format, c.compression),
+        (Format::Ndjson, Some(Compression::Gzip))
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let bad = FilesConfig::new(dir_str(tmp.path()))
@@ -503,14 +588,25 @@ async fn bad_config_names_the_key_to_fix() {
         .with_compression(Compression::Gzip);
     let e = FilesDestination::open(&bad).await.err().unwrap();
     assert_eq!(e.kind, ErrorKind::Config);
-    assert!(e.message.contains("compression = \"gzip\""), "{}", e.message);
+    assert!(
+        e.message.contains("compression = \"gzip\""),
+        "{}",
+        e.message
+    );
     let e = FilesDestination::open(&FilesConfig::new("gs://bucket/x"))
         .await
         .err()
         .unwrap();
     assert_eq!(e.kind, ErrorKind::Config);
-    assert!(e.message.contains("path") && e.message.contains("gs"), "{}", e.message);
-    let e = FilesDestination::open(&FilesConfig::new("s3:///x")).await.err().unwrap();
+    assert!(
+        e.message.contains("path") && e.message.contains("gs"),
+        "{}",
+        e.message
+    );
+    let e = FilesDestination::open(&FilesConfig::new("s3:///x"))
+        .await
+        .err()
+        .unwrap();
     assert!(e.message.contains("bucket"), "{}", e.message);
 }
 
@@ -531,5 +627,9 @@ async fn a_damaged_manifest_is_reported_not_overwritten() {
         .err()
         .unwrap();
     assert_eq!(e.kind, ErrorKind::Data);
-    assert!(e.message.contains("_spillway_manifest.json"), "{}", e.message);
+    assert!(
+        e.message.contains("_spillway_manifest.json"),
+        "{}",
+        e.message
+    );
 }

@@ -43,9 +43,13 @@ async fn s3_replace_crash_finish_orphans_and_compact() {
     scenario(&mut dest).await;
     // A second reload, interrupted before finish.
     dest.truncate(&s).await.unwrap();
-    dest.write(&batch(&s, &[("z", 50, false)], vec![int("n", vec![Some(9)])]))
-        .await
-        .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("z", 50, false)],
+        vec![int("n", vec![Some(9)])],
+    ))
+    .await
+    .unwrap();
     dest.commit(&key(), &checkpoint(4)).await.unwrap();
     drop(dest);
 
@@ -58,7 +62,11 @@ async fn s3_replace_crash_finish_orphans_and_compact() {
     );
     let mut crashed = FilesDestination::open(&other).await.unwrap();
     crashed
-        .write(&batch(&StreamId::root("orphans"), &[("o", 1, false)], vec![]))
+        .write(&batch(
+            &StreamId::root("orphans"),
+            &[("o", 1, false)],
+            vec![],
+        ))
         .await
         .unwrap();
     // Commit, then forget it by restoring the manifest: equivalent to a crash right before
@@ -71,12 +79,25 @@ async fn s3_replace_crash_finish_orphans_and_compact() {
     put_manifest(&moto, "lake", "replace", &manifest).await;
 
     let mut dest = FilesDestination::open(&c).await.unwrap();
-    assert!(dest.streams() == vec!["users".to_string()], "{:?}", dest.streams());
-    assert!(!exists(&moto, "lake", &format!("replace/{orphan}")).await, "orphan deleted");
-    assert_eq!(rows(&dest.read_current(&s).await.unwrap()), scenario_expected());
+    assert!(
+        dest.streams() == vec!["users".to_string()],
+        "{:?}",
+        dest.streams()
+    );
+    assert!(
+        !exists(&moto, "lake", &format!("replace/{orphan}")).await,
+        "orphan deleted"
+    );
+    assert_eq!(
+        rows(&dest.read_current(&s).await.unwrap()),
+        scenario_expected()
+    );
     dest.finish().await.unwrap();
     let got = rows(&dest.read_current(&s).await.unwrap());
-    assert_eq!(got, expected(&[("z", 50, vec![("n", serde_json::json!(9))])]));
+    assert_eq!(
+        got,
+        expected(&[("z", 50, vec![("n", serde_json::json!(9))])])
+    );
 
     // Compact an upsert stream in another prefix.
     let c = moto.config(
@@ -88,8 +109,14 @@ async fn s3_replace_crash_finish_orphans_and_compact() {
     let mut dest = FilesDestination::open(&c).await.unwrap();
     scenario(&mut dest).await;
     let report = dest.compact(&s).await.unwrap();
-    assert_eq!((report.parts_before, report.parts_after, report.rows), (3, 1, 3));
-    assert_eq!(rows(&dest.read_versions(&s).await.unwrap()), scenario_expected());
+    assert_eq!(
+        (report.parts_before, report.parts_after, report.rows),
+        (3, 1, 3)
+    );
+    assert_eq!(
+        rows(&dest.read_versions(&s).await.unwrap()),
+        scenario_expected()
+    );
     let part = dest.current_parts(&s)[0].clone();
     assert!(exists(&moto, "lake", &format!("compact/{part}")).await);
 }
@@ -122,7 +149,8 @@ async fn put_manifest(
     m: &spillway_dest_files::manifest::Manifest,
 ) {
     use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::parse(format!("{prefix}/_spillway_manifest.json")).unwrap();
+    let path =
+        object_store::path::Path::parse(format!("{prefix}/_spillway_manifest.json")).unwrap();
     s3(moto, bucket)
         .put(&path, serde_json::to_vec(m).unwrap().into())
         .await

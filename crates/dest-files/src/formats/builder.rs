@@ -100,7 +100,10 @@ impl ColBuilder {
 }
 
 /// Builders for every column of a file, finished into one batch.
-pub(super) fn finish(columns: &TableSchema, builders: &mut [ColBuilder]) -> Result<RecordBatch, String> {
+pub(super) fn finish(
+    columns: &TableSchema,
+    builders: &mut [ColBuilder],
+) -> Result<RecordBatch, String> {
     let arrays = builders.iter_mut().map(ColBuilder::finish).collect();
     RecordBatch::try_new(arrow_schema(columns), arrays).map_err(|e| e.to_string())
 }

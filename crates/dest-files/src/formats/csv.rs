@@ -56,7 +56,11 @@ fn parse(text: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     let mut at_field_start = true;
     let end_field = |record: &mut Vec<Option<String>>, field: &mut String, quoted: &mut bool| {
         let f = std::mem::take(field);
-        record.push(if f.is_empty() && !*quoted { None } else { Some(f) });
+        record.push(if f.is_empty() && !*quoted {
+            None
+        } else {
+            Some(f)
+        });
         *quoted = false;
     };
     while let Some(c) = chars.next() {
@@ -133,9 +137,15 @@ mod tests {
     #[test]
     fn quoting_round_trips() {
         let mut line = String::new();
-        for (i, v) in [Some("a,b"), None, Some(""), Some("say \"hi\"\nbye"), Some("x")]
-            .iter()
-            .enumerate()
+        for (i, v) in [
+            Some("a,b"),
+            None,
+            Some(""),
+            Some("say \"hi\"\nbye"),
+            Some("x"),
+        ]
+        .iter()
+        .enumerate()
         {
             if i > 0 {
                 line.push(',');

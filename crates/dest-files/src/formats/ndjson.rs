@@ -28,8 +28,9 @@ fn json_value(a: &ArrayRef, ty: ColumnType, i: usize) -> Result<Option<String>, 
         ColumnType::Boolean => a.as_boolean().value(i).to_string(),
         ColumnType::Int64 => a.as_primitive::<Int64Type>().value(i).to_string(),
         ColumnType::Float64 => float_json(a.as_primitive::<Float64Type>().value(i)),
-        ColumnType::Utf8 => serde_json::to_string(a.as_string::<i32>().value(i))
-            .map_err(|e| e.to_string())?,
+        ColumnType::Utf8 => {
+            serde_json::to_string(a.as_string::<i32>().value(i)).map_err(|e| e.to_string())?
+        }
         ColumnType::Binary => format!("\"{}\"", B64.encode(a.as_binary::<i32>().value(i))),
         ColumnType::Json => {
             let text = a.as_string::<i32>().value(i);
@@ -56,9 +57,8 @@ pub(super) fn encode(columns: &TableSchema, batches: &[RecordBatch]) -> Result<V
                 }
                 out.extend_from_slice(key.as_bytes());
                 out.push(b':');
-                let v = json_value(b.column(c), *ty, row).map_err(|e| {
-                    format!("column {}, row {row}: {e}", all[c].0)
-                })?;
+                let v = json_value(b.column(c), *ty, row)
+                    .map_err(|e| format!("column {}, row {row}: {e}", all[c].0))?;
                 out.extend_from_slice(v.as_deref().unwrap_or("null").as_bytes());
             }
             out.extend_from_slice(b"}\n");
@@ -100,7 +100,11 @@ fn push(b: &mut ColBuilder, ty: ColumnType, raw: &RawValue) -> Result<(), String
 pub(super) fn decode(columns: &TableSchema, text: &str) -> Result<Vec<RecordBatch>, String> {
     let all = all_columns(columns);
     let mut builders: Vec<ColBuilder> = all.iter().map(|(_, t)| ColBuilder::new(*t)).collect();
-    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (line_no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let obj: HashMap<String, &RawValue> = serde_json::from_str(line)
             .map_err(|e| format!("line {}: not a JSON object: {e}", line_no + 1))?;
         for ((name, ty), b) in all.iter().zip(&mut builders) {

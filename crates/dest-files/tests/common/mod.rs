@@ -43,7 +43,10 @@ pub fn rows(batches: &[RecordBatch]) -> BTreeMap<String, Row> {
 }
 
 /// Expected rows from `(id, ts, [(column, value)])`.
-pub fn expected(rows: &[(&str, i64, Vec<(&str, Value)>)]) -> BTreeMap<String, Row> {
+/// An expected row: `(id, ts, [(column, value)])`.
+pub type Expected<'a> = (&'a str, i64, Vec<(&'a str, Value)>);
+
+pub fn expected(rows: &[Expected<'_>]) -> BTreeMap<String, Row> {
     rows.iter()
         .map(|(id, ts, cols)| {
             let mut row = Row::new();
@@ -92,13 +95,23 @@ pub fn scenario_expected() -> BTreeMap<String, Row> {
         (
             "a",
             30,
-            vec![("n", serde_json::json!({"deep": [1, 2.5]})), ("name", "Ann, \"A\"".into())],
+            vec![
+                ("n", serde_json::json!({"deep": [1, 2.5]})),
+                ("name", "Ann, \"A\"".into()),
+            ],
         ),
-        ("b", 20, vec![("n", serde_json::json!(2.5)), ("name", "".into())]),
+        (
+            "b",
+            20,
+            vec![("n", serde_json::json!(2.5)), ("name", "".into())],
+        ),
         (
             "d",
             20,
-            vec![("n", serde_json::json!(4.0)), ("tags", serde_json::json!(["x", {"y": null}]))],
+            vec![
+                ("n", serde_json::json!(4.0)),
+                ("tags", serde_json::json!(["x", {"y": null}])),
+            ],
         ),
     ])
 }
@@ -152,14 +165,22 @@ pub async fn assert_scenario(dest: &FilesDestination, what: &str) {
     let got = rows(&dest.read_current(&users()).await.unwrap());
     assert_eq!(got, scenario_expected(), "{what}");
     assert_eq!(
-        dest.manifest().states.get(&key().0).map(|e| e.state.clone()),
+        dest.manifest()
+            .states
+            .get(&key().0)
+            .map(|e| e.state.clone()),
         Some(serde_json::json!({"n": 3})),
         "{what}"
     );
 }
 
 /// A destination config for `path` in `format` and `mode`.
-pub fn config(path: &str, format: Format, compression: Compression, mode: StreamMode) -> FilesConfig {
+pub fn config(
+    path: &str,
+    format: Format,
+    compression: Compression,
+    mode: StreamMode,
+) -> FilesConfig {
     FilesConfig::new(path)
         .with_format(format)
         .with_compression(compression)
@@ -182,7 +203,10 @@ impl Drop for Moto {
 /// The moto_server executable `scripts/moto.sh` installs.
 fn moto_server() -> std::path::PathBuf {
     let cache = std::env::var("SPILLWAY_CACHE").unwrap_or_else(|_| {
-        format!("{}/.cache/spillway", std::env::var("HOME").unwrap_or_default())
+        format!(
+            "{}/.cache/spillway",
+            std::env::var("HOME").unwrap_or_default()
+        )
     });
     let path = std::path::PathBuf::from(cache).join("moto-venv/bin/moto_server");
     assert!(
@@ -214,7 +238,10 @@ impl Moto {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
@@ -231,11 +258,20 @@ impl Moto {
         .unwrap();
         let mut response = String::new();
         s.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {bucket}: {response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "creating bucket {bucket}: {response}"
+        );
     }
 
     /// A config for `s3://bucket/prefix` on this server, with dummy credentials.
-    pub fn config(&self, url: &str, format: Format, compression: Compression, mode: StreamMode) -> FilesConfig {
+    pub fn config(
+        &self,
+        url: &str,
+        format: Format,
+        compression: Compression,
+        mode: StreamMode,
+    ) -> FilesConfig {
         let mut c = config(url, format, compression, mode)
             .with_endpoint(&self.endpoint)
             .with_credentials("testing", "testing-secret");
