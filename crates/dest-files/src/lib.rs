@@ -330,7 +330,8 @@ impl FilesDestination {
     /// `overwrite-delete-stale`), with tombstones (`upsert` + `soft_delete`), or every
     /// distinct `(_id, _ts)` version (`append`). The new parts are committed by a manifest
     /// write, then the old ones are deleted. A pending reload is left as it is. Holds the
-    /// stream in memory.
+    /// stream in memory. A kept tombstone (`soft_delete`) holds only the system columns
+    /// (the other columns are null), as the source sent it.
     ///
     /// Refused while writes are not committed, and for a stream the manifest does not list.
     pub async fn compact(&mut self, stream: &StreamId) -> Result<CompactReport, DestError> {
@@ -730,7 +731,7 @@ impl Destination for FilesDestination {
         self.store
             .put(PROBE, Bytes::from_static(b"spillway probe"))
             .await?;
-        self.store.list().await?;
+        self.store.list_top().await?;
         self.store.delete(PROBE).await
     }
 

@@ -236,6 +236,16 @@ impl Store {
         }
     }
 
+    /// Lists the root's first level only (one cheap request, for probes).
+    pub(crate) async fn list_top(&self) -> Result<(), DestError> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        self.inner
+            .list_with_delimiter(prefix)
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(format!("listing {}", self.display), e))
+    }
+
     /// Every object under the root, as paths relative to it (`dir/file`, `file`).
     pub(crate) async fn list(&self) -> Result<Vec<String>, DestError> {
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);

@@ -633,3 +633,56 @@ async fn a_damaged_manifest_is_reported_not_overwritten() {
         e.message
     );
 }
+
+#[tokio::test]
+async fn parts_of_different_formats_read_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = users();
+    let mut dest = FilesDestination::open(&config(
+        &dir_str(tmp.path()),
+        Format::Parquet,
+        Compression::Zstd,
+        StreamMode::default(),
+    ))
+    .await
+    .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false), ("b", 1, false)],
+        vec![int("n", vec![Some(1), Some(2)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    drop(dest);
+    // The format changes between runs: new parts are CSV, the old ones stay Parquet.
+    let mut dest = FilesDestination::open(&config(
+        &dir_str(tmp.path()),
+        Format::Csv,
+        Compression::Gzip,
+        StreamMode::default(),
+    ))
+    .await
+    .unwrap();
+    dest.write(&batch(
+        &s,
+        &[("b", 2, true), ("c", 2, false)],
+        vec![float("n", vec![None, Some(0.5)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    let got = rows(&dest.read_current(&s).await.unwrap());
+    assert_eq!(
+        got,
+        expected(&[
+            ("a", 1, vec![("n", json!(1.0))]),
+            ("c", 2, vec![("n", json!(0.5))])
+        ])
+    );
+    let parts = dest.current_parts(&s);
+    assert!(
+        parts[0].ends_with(".parquet") && parts[1].ends_with(".csv.gz"),
+        "{parts:?}"
+    );
+}
