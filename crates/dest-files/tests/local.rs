@@ -550,6 +550,11 @@ async fn component_streams_get_collision_free_directories() {
         dest.streams(),
         vec!["waitlist%2Fentries", "waitlist/entries"]
     );
+    // Reopening (which deletes unlisted parts) keeps both.
+    drop(dest);
+    let dest = FilesDestination::open(&c).await.unwrap();
+    assert_eq!(files_in(tmp.path(), "waitlist%2Fentries").len(), 1);
+    assert_eq!(files_in(tmp.path(), "waitlist%252Fentries").len(), 1);
     assert_eq!(
         rows(&dest.read_current(&a).await.unwrap())["1"]["v"],
         json!(1)

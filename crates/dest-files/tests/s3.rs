@@ -121,6 +121,46 @@ async fn s3_replace_crash_finish_orphans_and_compact() {
     assert!(exists(&moto, "lake", &format!("compact/{part}")).await);
 }
 
+#[tokio::test]
+async fn s3_component_streams_survive_reopen() {
+    let moto = Moto::start();
+    moto.create_bucket("lake");
+    let c = moto.config(
+        "s3://lake/components/",
+        Format::Ndjson,
+        Compression::Gzip,
+        StreamMode::default(),
+    );
+    let a = StreamId::new("waitlist", "entries");
+    let b = StreamId::root("waitlist%2Fentries");
+    let mut dest = FilesDestination::open(&c).await.unwrap();
+    dest.write(&batch(
+        &a,
+        &[("1", 1, false)],
+        vec![int("v", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.write(&batch(
+        &b,
+        &[("2", 1, false)],
+        vec![int("v", vec![Some(2)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    let part = dest.current_parts(&a)[0].clone();
+    assert!(part.starts_with("waitlist%2Fentries/"), "{part}");
+    drop(dest);
+    // Reopening lists the root and deletes unlisted parts: the listed ones must stay.
+    let dest = FilesDestination::open(&c).await.unwrap();
+    assert!(exists(&moto, "lake", &format!("components/{part}")).await);
+    let got = rows(&dest.read_current(&a).await.unwrap());
+    assert_eq!(got["1"]["v"], serde_json::json!(1));
+    let got = rows(&dest.read_current(&b).await.unwrap());
+    assert_eq!(got["2"]["v"], serde_json::json!(2));
+}
+
 /// An S3 client on moto for checks behind the destination's back.
 fn s3(moto: &Moto, bucket: &str) -> object_store::aws::AmazonS3 {
     object_store::aws::AmazonS3Builder::new()
