@@ -330,8 +330,8 @@ impl FilesDestination {
     /// `overwrite-delete-stale`), with tombstones (`upsert` + `soft_delete`), or every
     /// distinct `(_id, _ts)` version (`append`). The new parts are committed by a manifest
     /// write, then the old ones are deleted. A pending reload is left as it is. Holds the
-    /// stream in memory. A kept tombstone (`soft_delete`) holds only the system columns
-    /// (the other columns are null), as the source sent it.
+    /// stream in memory. A kept tombstone (`soft_delete`) carries the columns of the
+    /// latest live version before it, as the database destinations keep them.
     ///
     /// Refused while writes are not committed, and for a stream the manifest does not list.
     pub async fn compact(&mut self, stream: &StreamId) -> Result<CompactReport, DestError> {
