@@ -34,6 +34,11 @@ impl Keep {
     }
 }
 
+/// A version: `(_ts, row)`.
+type Version = (i64, usize);
+/// A kept row: `(row, the row its user columns come from)`.
+type Kept = (usize, usize);
+
 /// The rows of `batches` (all of `schema`, in write order) that `keep` keeps, sorted by
 /// `_id` (then `_ts`). A tombstone kept by [`Keep::LatestWithTombstones`] carries the user
 /// columns of the latest live version before it (as `upsert` + `soft_delete` keeps them in
@@ -48,9 +53,9 @@ pub(crate) fn select(
     let ts = all.column(2).as_primitive::<Int64Type>();
     let deleted = all.column(3).as_boolean();
     // (id, ts) → the row it keeps, and the row its user columns come from.
-    let mut chosen: HashMap<(&str, i64), (usize, usize)> = HashMap::new();
+    let mut chosen: HashMap<(&str, i64), Kept> = HashMap::new();
     // id → (ts, row) of the latest version, and of the latest live version.
-    let mut latest: HashMap<&str, ((i64, usize), Option<(i64, usize)>)> = HashMap::new();
+    let mut latest: HashMap<&str, (Version, Option<Version>)> = HashMap::new();
     for i in 0..all.num_rows() {
         let (id, t) = (ids.value(i), ts.value(i));
         if keep == Keep::AllVersions {
@@ -78,9 +83,9 @@ pub(crate) fn select(
             })
             .collect();
     }
-    let mut order: Vec<((&str, i64), (usize, usize))> = chosen.into_iter().collect();
+    let mut order: Vec<((&str, i64), Kept)> = chosen.into_iter().collect();
     order.sort_unstable();
-    let index = |f: fn(&(usize, usize)) -> usize| {
+    let index = |f: fn(&Kept) -> usize| {
         UInt32Array::from_iter_values(
             order
                 .iter()
