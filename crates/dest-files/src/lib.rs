@@ -31,6 +31,8 @@
 //! WHERE rn = 1 AND NOT _deleted;
 //! ```
 //!
+//! (`tests/duckdb.rs` runs this query on parts whose columns were widened.)
+//!
 //! Read only the parts the manifest lists as `current` to be exact (a file not listed there
 //! is a pending reload, or left by a crash and deleted at the next open). Parts of one
 //! stream can have different columns: a new field adds a column to later parts only, and a
