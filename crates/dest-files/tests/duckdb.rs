@@ -7,6 +7,9 @@ use common::*;
 use spillway_core::write_mode::StreamMode;
 use spillway_dest_files::{Compression, FilesDestination, Format};
 
+/// `_id`, `n`, `name`, `tags` as DuckDB returns them.
+type Row4 = (String, Option<String>, Option<String>, Option<String>);
+
 #[tokio::test]
 async fn duckdb_reads_the_latest_rows_across_widened_parquet_parts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -32,7 +35,7 @@ async fn duckdb_reads_the_latest_rows_across_widened_parquet_parts() {
     );
     let db = duckdb::Connection::open_in_memory().unwrap();
     let mut stmt = db.prepare(&sql).unwrap();
-    let got: Vec<(String, Option<String>, Option<String>, Option<String>)> = stmt
+    let got: Vec<Row4> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .map(|r| r.unwrap())
