@@ -161,6 +161,20 @@ async fn s3_component_streams_survive_reopen() {
     assert_eq!(got["2"]["v"], serde_json::json!(2));
 }
 
+#[tokio::test]
+async fn a_missing_bucket_is_named_in_the_error() {
+    let moto = Moto::start();
+    let c = moto.config(
+        "s3://no-such-bucket/x",
+        Format::Parquet,
+        Compression::Zstd,
+        StreamMode::default(),
+    );
+    let e = FilesDestination::open(&c).await.err().unwrap();
+    assert!(e.message.contains("s3://no-such-bucket/x"), "{}", e.message);
+    assert!(!e.message.contains("testing-secret"), "{}", e.message);
+}
+
 /// An S3 client on moto for checks behind the destination's back.
 fn s3(moto: &Moto, bucket: &str) -> object_store::aws::AmazonS3 {
     object_store::aws::AmazonS3Builder::new()
