@@ -37,7 +37,27 @@ pub(crate) fn store_error(what: impl std::fmt::Display, e: object_store::Error) 
         | object_store::Error::NotImplemented { .. } => ErrorKind::Config,
         _ => ErrorKind::Transient,
     };
-    DestError::new(kind, format!("{what}: {e}"))
+    // S3 errors other than a missing object arrive as `Generic`; tell the permanent ones apart
+    // by their status, so a missing bucket or a refused key is not retried forever.
+    let text = e.to_string();
+    let (kind, hint) = match kind {
+        ErrorKind::Transient if text.contains("NoSuchBucket") || text.contains("404 Not Found") => {
+            (ErrorKind::Config, "; does the bucket in `path` exist?")
+        }
+        ErrorKind::Transient
+            if text.contains("403 Forbidden")
+                || text.contains("InvalidAccessKeyId")
+                || text.contains("SignatureDoesNotMatch") =>
+        {
+            (
+                ErrorKind::Auth,
+                "; check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and their \
+                 rights on the bucket",
+            )
+        }
+        k => (k, ""),
+    };
+    DestError::new(kind, format!("{what}: {text}{hint}"))
 }
 
 fn io_error(what: impl std::fmt::Display, e: std::io::Error) -> DestError {

@@ -173,6 +173,8 @@ async fn a_missing_bucket_is_named_in_the_error() {
     let e = FilesDestination::open(&c).await.err().unwrap();
     assert!(e.message.contains("s3://no-such-bucket/x"), "{}", e.message);
     assert!(!e.message.contains("testing-secret"), "{}", e.message);
+    assert_eq!(e.kind, spillway_core::ErrorKind::Config, "{}", e.message);
+    assert!(e.message.contains("bucket in `path`"), "{}", e.message);
 }
 
 /// An S3 client on moto for checks behind the destination's back.
