@@ -2,7 +2,8 @@
 # Starts the local services the tests talk to, unless they already run: PostgreSQL on
 # 127.0.0.1:5432 (trust auth, user postgres) with a database `test`. Idempotent and quiet;
 # scripts/test.sh runs it first. When Postgres cannot be started it says so and carries on:
-# the Postgres tests then fail with the same advice.
+# the Postgres tests then fail with the same advice. Last, it installs moto's S3 server
+# (scripts/moto.sh) for the files destination's S3 tests.
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
@@ -31,3 +32,4 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null | grep -q 1; then
     createdb -h 127.0.0.1 -U postgres test
 fi
+"$(dirname "${BASH_SOURCE[0]}")/moto.sh" >/dev/null || echo "services.sh: could not install moto (scripts/moto.sh); the S3 tests of dest-files will fail" >&2
