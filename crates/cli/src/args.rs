@@ -31,6 +31,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show or reset the saved position (stored inside each destination).
     State(StateArgs),
+    /// Rewrite each stream of the files destinations as its current state (latest version per
+    /// _id, deletions applied) in as few part files as possible.
+    Compact(CompactArgs),
     /// Run the bundled Convex-compatible emulator (for tests, demos and benchmarks).
     Emulator(EmulatorArgs),
     /// Quickstart: start the emulator with sample data in-process and sync it into a DuckDB file.
@@ -75,6 +78,17 @@ pub struct SyncArgs {
     /// Poll interval with --follow (e.g. 30s, 5m).
     #[arg(long, default_value = "30s", requires = "follow")]
     pub interval: String,
+}
+
+/// `compact` arguments.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The config file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only these streams (comma-separated; default: every stream of each files destination).
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Option<Vec<String>>,
 }
 
 /// `state` arguments.

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use spillway_core::{WriteMode, WriteModes};
 use spillway_dest_duckdb::DuckDbConfig;
+use spillway_dest_files::FilesConfig;
 use spillway_dest_postgres::PostgresConfig;
 use spillway_source_convex::{ConvexConfig, Secret};
 
@@ -50,6 +51,9 @@ pub enum DestinationKind {
     Duckdb(DuckDbConfig),
     /// A Postgres schema (its `Debug` hides the password).
     Postgres(PostgresConfig),
+    /// Parquet/NDJSON/CSV files in a directory or under `s3://bucket/prefix` (its `Debug`
+    /// hides the secret key).
+    Files(FilesConfig),
 }
 
 /// `kind = "duckdb"`.
@@ -58,12 +62,6 @@ pub enum DestinationKind {
 struct DuckDbSection {
     /// The database file (created if missing). Relative paths are relative to the config file.
     path: String,
-    #[serde(default)]
-    write_mode: WriteMode,
-    #[serde(default)]
-    soft_delete: bool,
-    #[serde(default)]
-    streams: BTreeMap<String, StreamSection>,
 }
 
 /// `kind = "postgres"`.
@@ -74,6 +72,13 @@ struct PostgresSection {
     url: String,
     /// The schema (default `public`).
     schema: Option<String>,
+}
+
+/// The write-mode keys every destination kind has; taken out of the section before the rest
+/// is typed by its kind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeKeys {
     #[serde(default)]
     write_mode: WriteMode,
     #[serde(default)]
@@ -82,8 +87,18 @@ struct PostgresSection {
     streams: BTreeMap<String, StreamSection>,
 }
 
+impl ModeKeys {
+    /// Moves the mode keys of `table` into a table of their own.
+    fn split(table: &mut toml::Table) -> toml::Table {
+        ["write_mode", "soft_delete", "streams"]
+            .into_iter()
+            .filter_map(|k| table.remove(k).map(|v| (k.to_string(), v)))
+            .collect()
+    }
+}
+
 /// The destination kinds, for messages.
-const DESTINATION_KINDS: &[&str] = &["duckdb", "postgres"];
+const DESTINATION_KINDS: &[&str] = &["duckdb", "postgres", "files"];
 
 /// The file's top level, with each section still a table: sections are typed by their `kind`
 /// afterwards, so that errors inside them keep the key's name and line.
@@ -117,7 +132,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let where_ = |key: &str| format!("{}: {key}", path.display());
     let mut destination = Vec::new();
-    for (i, table) in raw.destination.into_iter().enumerate() {
+    for (i, mut table) in raw.destination.into_iter().enumerate() {
         let at = Section::Destination(i);
         at.expect_kind(text, &table, DESTINATION_KINDS)
             .map_err(file)?;
@@ -125,8 +140,22 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         let kind = table
             .get("kind")
             .and_then(|k| k.as_str())
-            .unwrap_or_default();
-        let (kind, modes) = match kind {
+            .unwrap_or_default()
+            .to_string();
+        let mode_keys: ModeKeys = at.typed(text, ModeKeys::split(&mut table)).map_err(file)?;
+        let modes = write_modes(
+            mode_keys.write_mode,
+            mode_keys.soft_delete,
+            &mode_keys.streams,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", key(&e)))?;
+        let expand_opt = |v: &mut Option<String>, k: &str| -> Result<()> {
+            if let Some(x) = v {
+                *x = expand(x, env).with_context(|| key(k))?;
+            }
+            Ok(())
+        };
+        let kind = match kind.as_str() {
             "postgres" => {
                 let s: PostgresSection = at.typed(text, table).map_err(file)?;
                 let url = expand(&s.url, env).with_context(|| key("url"))?;
@@ -134,17 +163,29 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 if let Some(schema) = s.schema {
                     pg = pg.with_schema(expand(&schema, env).with_context(|| key("schema"))?);
                 }
-                let modes = write_modes(s.write_mode, s.soft_delete, &s.streams)
-                    .map_err(|e| anyhow::anyhow!("{}", key(&e)))?;
-                (DestinationKind::Postgres(pg), modes)
+                DestinationKind::Postgres(pg)
+            }
+            "files" => {
+                let mut f: FilesConfig = at.typed(text, table).map_err(file)?;
+                f.path = expand(&f.path, env).with_context(|| key("path"))?;
+                if !f.path.contains("://") && Path::new(&f.path).is_relative() {
+                    f.path = base.join(&f.path).to_string_lossy().into_owned();
+                }
+                expand_opt(&mut f.endpoint, "endpoint")?;
+                expand_opt(&mut f.region, "region")?;
+                expand_opt(&mut f.access_key_id, "access_key_id")?;
+                expand_opt(&mut f.secret_access_key, "secret_access_key")?;
+                expand_opt(&mut f.session_token, "session_token")?;
+                f.validate().map_err(|e| {
+                    anyhow::anyhow!("{}: {}", where_(&format!("destination[{i}]")), e.message)
+                })?;
+                DestinationKind::Files(f)
             }
             _ => {
                 let s: DuckDbSection = at.typed(text, table).map_err(file)?;
                 let p = PathBuf::from(expand(&s.path, env).with_context(|| key("path"))?);
                 let p = if p.is_relative() { base.join(p) } else { p };
-                let modes = write_modes(s.write_mode, s.soft_delete, &s.streams)
-                    .map_err(|e| anyhow::anyhow!("{}", key(&e)))?;
-                (DestinationKind::Duckdb(DuckDbConfig::new(p)), modes)
+                DestinationKind::Duckdb(DuckDbConfig::new(p))
             }
         };
         destination.push(DestinationConfig { kind, modes });

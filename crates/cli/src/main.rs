@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Command::Streams(a) => commands::streams::run(&a).await,
             Command::Sync(a) => commands::sync::run(&a).await,
             Command::State(a) => commands::state::run(&a).await,
+            Command::Compact(a) => commands::compact::run(&a).await,
             Command::Emulator(a) => commands::emulator::run(&a).await,
             Command::Demo(a) => commands::demo::run(&a).await,
         }

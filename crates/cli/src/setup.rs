@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use spillway_core::{Destination, Source, StreamId};
 use spillway_dest_duckdb::DuckDbDestination;
+use spillway_dest_files::FilesDestination;
 use spillway_dest_postgres::PostgresDestination;
 use spillway_engine::CancellationToken;
 use spillway_source_convex::ConvexSource;
@@ -30,13 +31,13 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => {
-            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info,spillway_dest_postgres=info"
+            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info,spillway_dest_postgres=info,spillway_dest_files=info"
         }
         (_, 1) => {
-            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug,spillway_dest_postgres=debug"
+            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug,spillway_dest_postgres=debug,spillway_dest_files=debug"
         }
         _ => {
-            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace,spillway_dest_postgres=trace"
+            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace,spillway_dest_postgres=trace,spillway_dest_files=trace"
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -89,6 +90,11 @@ pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destinati
         let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match &d.kind {
             DestinationKind::Duckdb(c) => {
                 DuckDbDestination::open(&c.clone().with_modes(d.modes.clone()))
+                    .map(|x| Box::new(x) as Box<dyn Destination>)
+            }
+            DestinationKind::Files(c) => {
+                FilesDestination::open(&c.clone().with_modes(d.modes.clone()))
+                    .await
                     .map(|x| Box::new(x) as Box<dyn Destination>)
             }
             DestinationKind::Postgres(c) => {

@@ -299,6 +299,10 @@ impl Destination for FilesDestination {
         self.discard_uploads().await
     }
 
+    async fn list_states(&mut self) -> Result<Vec<spillway_core::SavedState>, DestError> {
+        Ok(FilesDestination::list_states(self))
+    }
+
     async fn reset_state(&mut self, key: &StateKey) -> Result<(), DestError> {
         if !self.committed.states.contains_key(&key.0) {
             return Ok(());

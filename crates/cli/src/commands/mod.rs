@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod compact;
 pub mod demo;
 pub mod emulator;
 pub mod state;
