@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use common::child::SyncChild;
 use common::*;
+use spillway_dest_files::{FilesConfig, FilesDestination};
 use spillway_dest_postgres::PostgresDestination;
 use spillway_emulator::FaultRule;
 use spillway_testkit::postgres::{PgSchema, postgres_url};
 use spillway_testkit::random::{Rng, live_ids, random_tx};
-use spillway_testkit::tables::read_postgres;
+use spillway_testkit::tables::{read_files, read_postgres};
 use spillway_testkit::{Fixture, compare_with_emulator};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -123,12 +124,12 @@ async fn sigkill_at_random_moments_then_rerun_loses_and_duplicates_nothing() {
     assert!(diffs.is_empty(), "seed {seed}: {diffs:#?}");
 }
 
-/// The same against a fan-out: DuckDB (upsert) and Postgres (overwrite-delete-stale, with
-/// `messages` appended and `users` soft-deleted) fed by one read. A kill leaves the
+/// The same against a fan-out: DuckDB (upsert), Postgres (overwrite-delete-stale, with
+/// `messages` appended and `users` soft-deleted) and Parquet files fed by one read. A kill leaves the
 /// destinations at different positions, so later runs also exercise resuming from the
 /// earliest one.
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_during_a_fan_out_to_duckdb_and_postgres() {
+async fn sigkill_during_a_fan_out_to_duckdb_postgres_and_parquet() {
     let (kills, seed) = kills_and_seed(12);
     let f = faulty_fixture(seed ^ 0xFA17).await;
     let schema = PgSchema::new("crash");
@@ -136,10 +137,12 @@ async fn sigkill_during_a_fan_out_to_duckdb_and_postgres() {
         "{}\n[[destination]]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{}\"\n\
          write_mode = \"overwrite-delete-stale\"\n\
          [destination.streams.messages]\nwrite_mode = \"append\"\n\
-         [destination.streams.users]\nwrite_mode = \"upsert\"\nsoft_delete = true\n",
+         [destination.streams.users]\nwrite_mode = \"upsert\"\nsoft_delete = true\n\
+         \n[[destination]]\nkind = \"files\"\npath = \"{}\"\nformat = \"parquet\"\n",
         std::fs::read_to_string(fixture_config(&f)).unwrap(),
         postgres_url(),
-        schema.name
+        schema.name,
+        f.dir().join("parquet").display()
     );
     let config = write_config(f.dir(), &text);
     kill_and_rerun(&f, &config, kills, seed).await;
@@ -150,4 +153,22 @@ async fn sigkill_during_a_fan_out_to_duckdb_and_postgres() {
         .unwrap();
     let diffs = compare_with_emulator(&read_postgres(&mut pg).await.unwrap(), &f.emulator, None);
     assert!(diffs.is_empty(), "seed {seed}: postgres: {diffs:#?}");
+    let files =
+        FilesDestination::open(&FilesConfig::new(f.dir().join("parquet").to_str().unwrap()))
+            .await
+            .unwrap();
+    let diffs = compare_with_emulator(&read_files(&files).await.unwrap(), &f.emulator, None);
+    assert!(diffs.is_empty(), "seed {seed}: parquet: {diffs:#?}");
+    // No version was written twice: every (_id, _ts) of the part files is unique.
+    let tables = read_files(&files).await.unwrap();
+    for (name, t) in &tables {
+        let mut seen = std::collections::BTreeSet::new();
+        for row in &t.rows {
+            let key = (row["_id"].to_string(), row["_ts"].to_string());
+            assert!(
+                seen.insert(key.clone()),
+                "seed {seed}: {name}: version {key:?} written twice"
+            );
+        }
+    }
 }

@@ -7,10 +7,16 @@
 
 use std::collections::BTreeMap;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value as Json};
-use spillway_core::DestError;
 use spillway_core::schema::{DELETED, ID, TS};
+use spillway_core::{ColumnType, DestError, StreamId};
 use spillway_dest_duckdb::DuckDbDestination;
+use spillway_dest_files::FilesDestination;
 use spillway_dest_postgres::PostgresDestination;
 
 use crate::compare::{column_types, quote};
@@ -53,6 +59,80 @@ pub async fn read_postgres(dest: &mut PostgresDestination) -> Result<Tables, Des
         out.insert(table, TableRows { columns, rows });
     }
     Ok(out)
+}
+
+/// Every stream of a files destination, as every committed row version (tables with
+/// `_deleted`, which [`current_state`] collapses).
+pub async fn read_files(dest: &FilesDestination) -> Result<Tables, DestError> {
+    let mut out = Tables::new();
+    for stream in dest.streams() {
+        let batches = dest.read_versions(&StreamId::parse(&stream)).await?;
+        let mut t = TableRows::default();
+        for batch in &batches {
+            let schema = batch.schema();
+            let types: Vec<ColumnType> = schema
+                .fields()
+                .iter()
+                .map(|f| ColumnType::of_field(f).unwrap_or(ColumnType::Json))
+                .collect();
+            for (f, ty) in schema.fields().iter().zip(&types) {
+                if *ty != ColumnType::Null {
+                    t.columns
+                        .insert(f.name().clone(), duckdb_name(*ty).to_string());
+                }
+            }
+            for row in 0..batch.num_rows() {
+                let mut cells = Map::new();
+                for (i, f) in schema.fields().iter().enumerate() {
+                    cells.insert(f.name().clone(), cell(batch.column(i), types[i], row));
+                }
+                t.rows.push(cells);
+            }
+        }
+        out.insert(stream, t);
+    }
+    Ok(out)
+}
+
+/// The DuckDB name of a column type.
+fn duckdb_name(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Null => "NULL",
+        ColumnType::Boolean => "BOOLEAN",
+        ColumnType::Int64 => "BIGINT",
+        ColumnType::Float64 => "DOUBLE",
+        ColumnType::Utf8 => "VARCHAR",
+        ColumnType::Binary => "BLOB",
+        ColumnType::Json => "JSON",
+    }
+}
+
+/// One Arrow cell as `query_json` would return it.
+fn cell(array: &ArrayRef, ty: ColumnType, i: usize) -> Json {
+    if array.is_null(i) {
+        return Json::Null;
+    }
+    match ty {
+        ColumnType::Null => Json::Null,
+        ColumnType::Boolean => Json::Bool(array.as_boolean().value(i)),
+        ColumnType::Int64 => Json::from(array.as_primitive::<Int64Type>().value(i)),
+        ColumnType::Float64 => {
+            let f = array.as_primitive::<Float64Type>().value(i);
+            match serde_json::Number::from_f64(f) {
+                Some(n) => Json::Number(n),
+                None if f.is_nan() => Json::String("NaN".into()),
+                None if f > 0.0 => Json::String("Infinity".into()),
+                None => Json::String("-Infinity".into()),
+            }
+        }
+        ColumnType::Utf8 => Json::String(array.as_string::<i32>().value(i).to_string()),
+        ColumnType::Binary => Json::String(B64.encode(array.as_binary::<i32>().value(i))),
+        ColumnType::Json => {
+            let text = array.as_string::<i32>().value(i);
+            serde_json::from_str(text)
+                .unwrap_or_else(|e| Json::String(format!("<bad JSON {e}: {text}>")))
+        }
+    }
 }
 
 /// The DuckDB name of a Postgres column type.

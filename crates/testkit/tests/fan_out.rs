@@ -1,18 +1,20 @@
-//! One read fanned out to DuckDB and Postgres (each in its own write modes) through the real
+//! One read fanned out to DuckDB, Postgres and Parquet files (each in its own write modes) through the real
 //! emulator: every destination ends equal to the source, a destination behind the others is
 //! served by the same read without the others writing anything twice, a failing destination
 //! leaves the others intact, and positions one read cannot serve get a read each.
 
 #![allow(clippy::unwrap_used)]
 
+use spillway_core::StreamId;
 use spillway_core::{Destination, StreamMode, WriteMode, WriteModes};
 use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
+use spillway_dest_files::{FilesConfig, FilesDestination};
 use spillway_dest_postgres::PostgresDestination;
 use spillway_emulator::EmulatorConfig;
 use spillway_engine::{CancellationToken, DynDestination, SyncOptions, sync_fan_out};
 use spillway_testkit::postgres::PgSchema;
 use spillway_testkit::random::{Rng, live_ids, random_tx};
-use spillway_testkit::tables::{read_duckdb, read_postgres};
+use spillway_testkit::tables::{read_duckdb, read_files, read_postgres};
 use spillway_testkit::{Fixture, HookedDestination, Hooks, compare_with_emulator};
 
 fn small_pages() -> EmulatorConfig {
@@ -27,6 +29,18 @@ fn small_pages() -> EmulatorConfig {
 fn pg_modes() -> WriteModes {
     WriteModes::all(StreamMode::soft_delete())
         .with_stream("messages", StreamMode::new(WriteMode::Append))
+}
+
+async fn assert_files_equal(fx: &Fixture, files: &FilesDestination, at: &str) {
+    let diffs = compare_with_emulator(&read_files(files).await.unwrap(), &fx.emulator, None);
+    assert!(diffs.is_empty(), "{at}: files: {diffs:#?}");
+}
+
+async fn open_files(fx: &Fixture, modes: WriteModes) -> FilesDestination {
+    let path = fx.dir().join("files");
+    FilesDestination::open(&FilesConfig::new(path.to_str().unwrap()).with_modes(modes))
+        .await
+        .unwrap()
 }
 
 async fn assert_equal(
@@ -47,7 +61,7 @@ async fn mutate(fx: &Fixture, rng: &mut Rng, size: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_read_feeds_duckdb_and_postgres_each_in_its_modes() {
+async fn one_read_feeds_duckdb_postgres_and_parquet_each_in_its_modes() {
     let fx = Fixture::start(small_pages()).await;
     let schema = PgSchema::new("fanout");
     let mut rng = Rng(0xFA_0017);
@@ -56,10 +70,11 @@ async fn one_read_feeds_duckdb_and_postgres_each_in_its_modes() {
     let mut pg = PostgresDestination::connect(&schema.config().with_modes(pg_modes()))
         .await
         .unwrap();
+    let mut files = open_files(&fx, WriteModes::default()).await;
     for round in 0..6 {
         fx.emulator.clear_requests();
         let runs = {
-            let mut dests: Vec<&mut DynDestination> = vec![&mut duck, &mut pg];
+            let mut dests: Vec<&mut DynDestination> = vec![&mut duck, &mut pg, &mut files];
             sync_fan_out(
                 fx.source(),
                 &mut dests,
@@ -87,6 +102,14 @@ async fn one_read_feeds_duckdb_and_postgres_each_in_its_modes() {
         }
         assert!(deltas >= 1, "round {round}");
         assert_equal(&fx, &mut duck, &mut pg, &format!("round {round}")).await;
+        assert_files_equal(&fx, &files, &format!("round {round}")).await;
+        if round == 3 {
+            // Compaction rewrites each stream as its current state, which still equals the source.
+            for stream in files.streams() {
+                files.compact(&StreamId::parse(&stream)).await.unwrap();
+            }
+            assert_files_equal(&fx, &files, "after compact").await;
+        }
         let size = 1 + rng.below(25);
         mutate(&fx, &mut rng, size).await;
     }
@@ -221,16 +244,17 @@ async fn replace_swaps_whole_tables_in_every_destination() {
     let mut duck =
         DuckDbDestination::open(&DuckDbConfig::new(fx.db_path.clone()).with_modes(replace.clone()))
             .unwrap();
-    let mut pg = PostgresDestination::connect(&schema.config().with_modes(replace))
+    let mut pg = PostgresDestination::connect(&schema.config().with_modes(replace.clone()))
         .await
         .unwrap();
+    let mut files = open_files(&fx, replace).await;
     let full = SyncOptions {
         full_refresh: true,
         ..SyncOptions::default()
     };
     for round in 0..3 {
         let runs = {
-            let mut dests: Vec<&mut DynDestination> = vec![&mut duck, &mut pg];
+            let mut dests: Vec<&mut DynDestination> = vec![&mut duck, &mut pg, &mut files];
             sync_fan_out(fx.source(), &mut dests, &full, &CancellationToken::new()).await
         };
         assert!(
@@ -244,9 +268,11 @@ async fn replace_swaps_whole_tables_in_every_destination() {
                 .all(|t| !t.starts_with("_spillway_reload_"))
         );
         assert_equal(&fx, &mut duck, &mut pg, &format!("round {round}")).await;
+        assert_files_equal(&fx, &files, &format!("round {round}")).await;
         mutate(&fx, &mut rng, 15).await;
     }
     // finish() with nothing pending does nothing.
     duck.finish().await.unwrap();
     pg.finish().await.unwrap();
+    files.finish().await.unwrap();
 }
