@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Move data out of Convex into DuckDB — snapshot, then changes — resumably, without losing or
-/// duplicating a row.
+/// Move data out of Convex into DuckDB, Postgres and files — snapshot, then changes —
+/// resumably, without losing or duplicating a row.
 #[derive(Debug, Parser)]
 #[command(name = "spillway", version, about, long_about = None)]
 pub struct Cli {
