@@ -35,18 +35,10 @@ pub enum SourceConfig {
     Convex(ConvexConfig),
 }
 
-/// One `[[destination]]`: where to write and how.
+/// One `[[destination]]`, by `kind`; each config carries its write modes (`write_mode`,
+/// `soft_delete`, `[destination.streams.*]`).
 #[derive(Debug)]
-pub struct DestinationConfig {
-    /// Where, by `kind`.
-    pub kind: DestinationKind,
-    /// How each stream is written (`write_mode`, `soft_delete`, `[destination.streams.*]`).
-    pub modes: WriteModes,
-}
-
-/// `[[destination]]`, by `kind`.
-#[derive(Debug)]
-pub enum DestinationKind {
+pub enum DestinationConfig {
     /// A DuckDB file.
     Duckdb(DuckDbConfig),
     /// A Postgres schema (its `Debug` hides the password).
@@ -54,6 +46,17 @@ pub enum DestinationKind {
     /// Parquet/NDJSON/CSV files in a directory or under `s3://bucket/prefix` (its `Debug`
     /// hides the secret key).
     Files(FilesConfig),
+}
+
+impl DestinationConfig {
+    /// How each stream is written.
+    pub fn modes(&self) -> &WriteModes {
+        match self {
+            DestinationConfig::Duckdb(c) => &c.modes,
+            DestinationConfig::Postgres(c) => &c.modes,
+            DestinationConfig::Files(c) => &c.modes,
+        }
+    }
 }
 
 /// `kind = "duckdb"`.
@@ -155,7 +158,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             }
             Ok(())
         };
-        let kind = match kind.as_str() {
+        let config = match kind.as_str() {
             "postgres" => {
                 let s: PostgresSection = at.typed(text, table).map_err(file)?;
                 let url = expand(&s.url, env).with_context(|| key("url"))?;
@@ -163,7 +166,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 if let Some(schema) = s.schema {
                     pg = pg.with_schema(expand(&schema, env).with_context(|| key("schema"))?);
                 }
-                DestinationKind::Postgres(pg)
+                DestinationConfig::Postgres(pg.with_modes(modes))
             }
             "files" => {
                 let mut f: FilesConfig = at.typed(text, table).map_err(file)?;
@@ -179,16 +182,16 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 f.validate().map_err(|e| {
                     anyhow::anyhow!("{}: {}", where_(&format!("destination[{i}]")), e.message)
                 })?;
-                DestinationKind::Files(f)
+                DestinationConfig::Files(f.with_modes(modes))
             }
             _ => {
                 let s: DuckDbSection = at.typed(text, table).map_err(file)?;
                 let p = PathBuf::from(expand(&s.path, env).with_context(|| key("path"))?);
                 let p = if p.is_relative() { base.join(p) } else { p };
-                DestinationKind::Duckdb(DuckDbConfig::new(p))
+                DestinationConfig::Duckdb(DuckDbConfig::new(p).with_modes(modes))
             }
         };
-        destination.push(DestinationConfig { kind, modes });
+        destination.push(config);
     }
     let mut config = Config {
         source,
@@ -219,8 +222,8 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     }
     config.full_read =
         full_read_required(config.destination.iter().enumerate().flat_map(|(i, d)| {
-            std::iter::once((format!("destination[{i}]"), d.modes.default)).chain(
-                d.modes
+            std::iter::once((format!("destination[{i}]"), d.modes().default)).chain(
+                d.modes()
                     .per_stream
                     .iter()
                     .map(move |(s, m)| (format!("destination[{i}] stream {s:?}"), *m)),
@@ -287,11 +290,11 @@ path = "convex.duckdb"
         let c = p(GOOD).unwrap();
         let SourceConfig::Convex(s) = &c.source;
         assert_eq!(s.deploy_key.as_ref().unwrap().expose(), "prod:x|secret");
-        let DestinationKind::Duckdb(d) = &c.destination[0].kind else {
+        let DestinationConfig::Duckdb(d) = &c.destination[0] else {
             panic!("{c:?}")
         };
         assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
-        assert_eq!(c.destination[0].modes, WriteModes::default());
+        assert_eq!(c.destination[0].modes(), &WriteModes::default());
         assert!(!c.full_read);
     }
 
@@ -436,18 +439,18 @@ write_mode = "overwrite-delete-stale"
         let c = parse(&text, Path::new("/etc/sp/spillway.toml"), &env_pg).unwrap();
         assert_eq!(c.destination.len(), 2);
         let d = &c.destination[1];
-        let DestinationKind::Postgres(pg) = &d.kind else {
+        let DestinationConfig::Postgres(pg) = d else {
             panic!("{c:?}")
         };
         assert_eq!(pg.url, "postgres://app:hunter2@127.0.0.1:5432/analytics");
         assert_eq!(pg.schema, "convex");
-        assert_eq!(d.modes.of_table("users"), StreamMode::soft_delete());
+        assert_eq!(d.modes().of_table("users"), StreamMode::soft_delete());
         assert_eq!(
-            d.modes.of_table("messages"),
+            d.modes().of_table("messages"),
             StreamMode::new(WriteMode::Append)
         );
         assert_eq!(
-            d.modes.of_table("waitlist/entries"),
+            d.modes().of_table("waitlist/entries"),
             StreamMode::new(WriteMode::OverwriteDeleteStale)
         );
         assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");

@@ -12,7 +12,7 @@ use spillway_source_convex::ConvexSource;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::ConfigArg;
-use crate::config::{self, Config, DestinationKind, SourceConfig};
+use crate::config::{self, Config, DestinationConfig, SourceConfig};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug)]
@@ -26,20 +26,29 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The crates whose logs the verbosity flags raise.
+const OUR_CRATES: &[&str] = &[
+    "spillway",
+    "spillway_engine",
+    "spillway_source_convex",
+    "spillway_dest_duckdb",
+    "spillway_dest_postgres",
+    "spillway_dest_files",
+];
+
 /// Logs go to stderr; `RUST_LOG` overrides the verbosity flags.
 pub fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (_, 0) => {
-            "warn,spillway=info,spillway_engine=info,spillway_source_convex=info,spillway_dest_duckdb=info,spillway_dest_postgres=info,spillway_dest_files=info"
-        }
-        (_, 1) => {
-            "info,spillway=debug,spillway_engine=debug,spillway_source_convex=debug,spillway_dest_duckdb=debug,spillway_dest_postgres=debug,spillway_dest_files=debug"
-        }
-        _ => {
-            "debug,spillway=trace,spillway_engine=trace,spillway_source_convex=trace,spillway_dest_duckdb=trace,spillway_dest_postgres=trace,spillway_dest_files=trace"
-        }
+    // Other crates at `base`, spillway's own at `ours`.
+    let (base, ours) = match (quiet, verbose) {
+        (true, _) => ("error", "error"),
+        (_, 0) => ("warn", "info"),
+        (_, 1) => ("info", "debug"),
+        _ => ("debug", "trace"),
     };
+    let default = std::iter::once(base.to_string())
+        .chain(OUR_CRATES.iter().map(|c| format!("{c}={ours}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -87,21 +96,16 @@ pub fn build_source(config: &Config, streams: Option<&[String]>) -> Result<Arc<d
 pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destination>>> {
     let mut out: Vec<Box<dyn Destination>> = Vec::new();
     for (i, d) in config.destination.iter().enumerate() {
-        let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match &d.kind {
-            DestinationKind::Duckdb(c) => {
-                DuckDbDestination::open(&c.clone().with_modes(d.modes.clone()))
-                    .map(|x| Box::new(x) as Box<dyn Destination>)
+        let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match d {
+            DestinationConfig::Duckdb(c) => {
+                DuckDbDestination::open(c).map(|x| Box::new(x) as Box<dyn Destination>)
             }
-            DestinationKind::Files(c) => {
-                FilesDestination::open(&c.clone().with_modes(d.modes.clone()))
-                    .await
-                    .map(|x| Box::new(x) as Box<dyn Destination>)
-            }
-            DestinationKind::Postgres(c) => {
-                PostgresDestination::connect(&c.clone().with_modes(d.modes.clone()))
-                    .await
-                    .map(|x| Box::new(x) as Box<dyn Destination>)
-            }
+            DestinationConfig::Files(c) => FilesDestination::open(c)
+                .await
+                .map(|x| Box::new(x) as Box<dyn Destination>),
+            DestinationConfig::Postgres(c) => PostgresDestination::connect(c)
+                .await
+                .map(|x| Box::new(x) as Box<dyn Destination>),
         };
         out.push(opened.with_context(|| format!("destination[{i}]"))?);
     }

@@ -5,20 +5,20 @@ use spillway_core::StreamId;
 use spillway_dest_files::FilesDestination;
 
 use crate::args::CompactArgs;
-use crate::config::DestinationKind;
+use crate::config::DestinationConfig;
 use crate::setup;
 
 /// Runs the command.
 pub async fn run(args: &CompactArgs) -> Result<()> {
     let config = setup::load_config(&args.config)?;
     for (i, d) in config.destination.iter().enumerate() {
-        let DestinationKind::Files(files) = &d.kind else {
+        let DestinationConfig::Files(files) = d else {
             println!(
                 "destination[{i}]: not a files destination; its tables already hold the current state"
             );
             continue;
         };
-        let mut dest = FilesDestination::open(&files.clone().with_modes(d.modes.clone()))
+        let mut dest = FilesDestination::open(files)
             .await
             .with_context(|| format!("destination[{i}]"))?;
         let name = spillway_core::Destination::name(&dest);

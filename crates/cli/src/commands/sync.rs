@@ -35,7 +35,7 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
         ..SyncOptions::default()
     };
     let mut dests: Vec<&mut DynDestination> = destinations.iter_mut().map(|d| d.as_mut()).collect();
-    let result = if args.follow {
+    if args.follow {
         follow_fan_out(source, &mut dests, &options, interval, &cancel, |runs| {
             runs.iter().for_each(print_run)
         })
@@ -49,9 +49,7 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
             None => Ok(()),
             Some((name, e)) => Err(anyhow!(e).context(format!("sync into {name} failed"))),
         }
-    };
-    drop(dests);
-    result
+    }
 }
 
 fn print_run(run: &DestinationRun) {
