@@ -192,11 +192,6 @@ impl WriteModes {
         self.per_stream.get(table).copied().unwrap_or(self.default)
     }
 
-    /// Every mode in use (the default and the overrides).
-    pub fn modes(&self) -> impl Iterator<Item = StreamMode> + '_ {
-        std::iter::once(self.default).chain(self.per_stream.values().copied())
-    }
-
     /// Checks every mode; the error names the stream.
     pub fn validate(&self) -> Result<(), String> {
         self.default.validate()?;

@@ -119,10 +119,10 @@ pub(super) fn decode(columns: &TableSchema, text: &str) -> Result<Vec<RecordBatc
     let mut builders: Vec<ColBuilder> = all.iter().map(|(_, t)| ColBuilder::new(*t)).collect();
     for (line, record) in rows.enumerate() {
         for (((name, _), b), pos) in all.iter().zip(&mut builders).zip(&positions) {
-            match pos.and_then(|p| record.get(p)).cloned().flatten() {
+            match pos.and_then(|p| record.get(p)).and_then(|f| f.as_deref()) {
                 None => b.push_null(),
                 Some(v) => b
-                    .push_text(&v)
+                    .push_text(v)
                     .map_err(|e| format!("record {}, column {name:?}: {e}", line + 1))?,
             }
         }
