@@ -39,6 +39,17 @@ pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
 /// The canonical Arrow extension name of JSON text columns.
 pub const JSON_EXTENSION: &str = "arrow.json";
 
+/// Every column type.
+const ALL_TYPES: [ColumnType; 7] = [
+    ColumnType::Null,
+    ColumnType::Boolean,
+    ColumnType::Int64,
+    ColumnType::Float64,
+    ColumnType::Utf8,
+    ColumnType::Binary,
+    ColumnType::Json,
+];
+
 /// The logical type of a column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnType {
@@ -135,6 +146,11 @@ impl ColumnType {
         })
     }
 
+    /// The type whose [`ColumnType::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<ColumnType> {
+        ALL_TYPES.into_iter().find(|t| t.name() == name)
+    }
+
     /// A lowercase name for messages and schemas.
     pub fn name(self) -> &'static str {
         match self {
@@ -192,6 +208,7 @@ mod tests {
     fn fields_round_trip() {
         for t in [Null, Boolean, Int64, Float64, Utf8, Binary, Json] {
             assert_eq!(ColumnType::of_field(&t.field("x")), Some(t));
+            assert_eq!(ColumnType::from_name(t.name()), Some(t));
         }
     }
 }

@@ -80,20 +80,6 @@ impl StreamEntry {
     }
 }
 
-/// The type named `name` ([`ColumnType::name`]).
-pub fn column_type(name: &str) -> Option<ColumnType> {
-    Some(match name {
-        "null" => ColumnType::Null,
-        "boolean" => ColumnType::Boolean,
-        "int64" => ColumnType::Int64,
-        "float64" => ColumnType::Float64,
-        "string" => ColumnType::Utf8,
-        "bytes" => ColumnType::Binary,
-        "json" => ColumnType::Json,
-        _ => return None,
-    })
-}
-
 /// Columns as manifest entries.
 pub fn to_entries(schema: &TableSchema) -> Vec<ColumnEntry> {
     schema
@@ -111,7 +97,7 @@ pub fn from_entries(entries: &[ColumnEntry]) -> Result<TableSchema, String> {
     let columns = entries
         .iter()
         .map(|c| {
-            column_type(&c.ty)
+            ColumnType::from_name(&c.ty)
                 .map(|t| (c.name.clone(), t))
                 .ok_or_else(|| format!("column {:?} has the unknown type {:?}", c.name, c.ty))
         })
