@@ -1,6 +1,6 @@
 //! Convex streaming export protocol: the types both spillway's client and its emulator speak.
 //!
-//! Everything here follows `spec/convex-streaming-export.md` (sections 4–14). Keeping the wire
+//! Everything here follows `spec/convex-streaming-export.md` (sections 4–14; data sync in [`data_sync`]). Keeping the wire
 //! types in one crate that the HTTP source and the emulator both depend on means they cannot
 //! drift apart.
 //!
@@ -10,6 +10,7 @@
 //! assert_eq!(v.to_json_string(Format::ConvexEncodedJson), r#"{"$integer":"AQAAAAAAAAA="}"#);
 //! ```
 
+pub mod data_sync;
 pub mod id;
 pub mod names;
 pub mod selection;
