@@ -123,7 +123,7 @@ async fn sync_then_state_show_and_reset() {
     assert_ok(&r);
     assert!(r.stdout.contains("300 rows written"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("position: deltas at cursor"),
+        r.stdout.contains("position: legacy API: deltas at cursor"),
         "{}",
         r.stdout
     );
@@ -134,7 +134,7 @@ async fn sync_then_state_show_and_reset() {
     let cursor = f.emulator.current_ts();
     assert!(
         r.stdout
-            .contains("convex:127.0.0.1 (this config): deltas at cursor"),
+            .contains("convex:127.0.0.1 (this config): legacy API: deltas at cursor"),
         "{}",
         r.stdout
     );

@@ -81,7 +81,7 @@ async fn one_sync_feeds_duckdb_postgres_and_parquet() {
     let r = run(&["state", "show", "-c", s(&cfg)]).await;
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(
-        r.stdout.matches("(this config): deltas at cursor").count(),
+        r.stdout.matches("(this config): legacy API: deltas at cursor").count(),
         3,
         "{}",
         r.stdout

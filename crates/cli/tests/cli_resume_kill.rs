@@ -208,7 +208,7 @@ async fn sigint_during_the_snapshot_exits_130_and_says_where_it_stopped() {
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     let error = error_line(&r);
     assert!(
-        error.contains("interrupted; the last committed position is: snapshot at ts"),
+        error.contains("interrupted; the last committed position is: legacy API: snapshot at ts"),
         "{error}"
     );
     let snapshot_ts = bodies(&f, SNAPSHOT)[1]["snapshot"].as_i64().unwrap();
@@ -239,7 +239,7 @@ async fn sigterm_during_the_deltas_exits_130_and_rerun_converges() {
     assert_eq!(r.code, Some(130), "{r:#?}");
     let error = error_line(&r);
     assert!(
-        error.contains("interrupted; the last committed position is: deltas at cursor"),
+        error.contains("interrupted; the last committed position is: legacy API: deltas at cursor"),
         "{error}"
     );
 

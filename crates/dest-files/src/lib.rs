@@ -75,7 +75,7 @@
 //!   "states": {
 //!     "convex:happy-animal-123.convex.cloud": {
 //!       "state": {"...": "the source's state, verbatim"},
-//!       "description": "deltas at cursor 1712345678",
+//!       "description": "legacy API: deltas at cursor 1712345678",
 //!       "updated_at": "2025-01-02T03:04:05.678901Z"
 //!     }
 //!   }

@@ -11,6 +11,9 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use spillway_convex_protocol::data_sync::{
+    self, CursorFromDeltasRequest, CursorFromDeltasResponse, DataSyncRequest, DataSyncResponse,
+};
 use spillway_convex_protocol::selection::Selection;
 use spillway_convex_protocol::wire::{
     DocumentDeltasResponse, ErrorEnvelope, ListSnapshotResponse, TableColumnNames, codes, paths,
@@ -34,6 +37,8 @@ pub struct ApiError {
     pub message: String,
     /// The server's error code, when it sent the envelope.
     pub code: Option<String>,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
     /// The server's `Retry-After`, if any.
     pub retry_after: Option<Duration>,
     /// For a transient-looking failure that may also be permanent (a 500, a malformed body):
@@ -48,6 +53,7 @@ impl ApiError {
             kind,
             message: message.into(),
             code: None,
+            status: None,
             retry_after: None,
             max_attempts: None,
         }
@@ -165,6 +171,37 @@ impl ConvexClient {
         self.post(paths::DOCUMENT_DELTAS, &body).await
     }
 
+    /// `POST /api/v1/data/sync` (spec §12): the next page after `cursor`, or the first page
+    /// of a new sync.
+    pub async fn data_sync(
+        &self,
+        cursor: Option<&str>,
+        selection: &Selection,
+    ) -> Result<DataSyncResponse, ApiError> {
+        let body = DataSyncRequest {
+            cursor: cursor.map(str::to_string),
+            selection: Some(selection.to_json()),
+        };
+        self.post(data_sync::paths::DATA_SYNC, &body).await
+    }
+
+    /// `POST /api/data_sync_cursor_from_deltas` (spec §14): a data sync cursor equivalent to
+    /// the legacy deltas cursor `ts`.
+    pub async fn cursor_from_deltas(
+        &self,
+        ts: i64,
+        selection: &Selection,
+    ) -> Result<String, ApiError> {
+        let body = CursorFromDeltasRequest {
+            cursor: ts,
+            selection: Some(selection.to_json()),
+        };
+        let r: CursorFromDeltasResponse = self
+            .post(data_sync::paths::CURSOR_FROM_DELTAS, &body)
+            .await?;
+        Ok(r.cursor)
+    }
+
     async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -174,10 +211,10 @@ impl ConvexClient {
         self.send(path, req).await
     }
 
-    async fn post<T: DeserializeOwned>(
+    async fn post<T: DeserializeOwned, B: serde::Serialize + ?Sized>(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &B,
     ) -> Result<T, ApiError> {
         let req = self.http.post(format!("{}{path}", self.base)).json(body);
         self.send(path, req).await
@@ -319,9 +356,26 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
                  it needs a Convex plan with streaming export (Pro)"
             ),
         ),
-        (400, Some(codes::SNAPSHOT_TOO_OLD | codes::INVALID_WINDOW)) => {
-            (ErrorKind::Expired, format!("{at} ({server_text})"))
-        }
+        (
+            400,
+            Some(
+                codes::SNAPSHOT_TOO_OLD
+                | codes::INVALID_WINDOW
+                | data_sync::codes::DATA_SYNC_CURSOR_EXPIRED,
+            ),
+        ) => (ErrorKind::Expired, format!("{at} ({server_text})")),
+        // A data sync cursor the server cannot use (tampered, or ahead of the deployment,
+        // e.g. after a restore from backup): only a new sync can go on.
+        (400, Some(data_sync::codes::INVALID_DATA_SYNC_CURSOR)) => (
+            ErrorKind::Expired,
+            format!(
+                "{at} ({server_text}). The saved data sync cursor is not usable on this deployment"
+            ),
+        ),
+        (400, Some(data_sync::codes::INVALID_DATA_SYNC_SELECTION)) => (
+            ErrorKind::Config,
+            format!("{at} ({server_text}). Check source.tables"),
+        ),
         (
             400,
             Some(
@@ -362,6 +416,7 @@ pub fn classify(host: &str, path: &str, status: StatusCode, body: &[u8]) -> ApiE
         kind,
         message,
         code,
+        status: Some(status.as_u16()),
         retry_after: None,
         max_attempts: (status == StatusCode::INTERNAL_SERVER_ERROR).then_some(SUSPECT_ATTEMPTS),
     }

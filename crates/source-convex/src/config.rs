@@ -55,6 +55,34 @@ pub struct ConvexConfig {
     /// (`SnapshotTooOld`, `InvalidWindowToReadDocuments`). Default true.
     #[serde(default = "default_true")]
     pub resnapshot_on_expiry: bool,
+    /// Which export API to read through (default `auto`).
+    #[serde(default)]
+    pub api: ApiMode,
+}
+
+/// `source.api`: which of Convex's export APIs to read through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiMode {
+    /// Data sync when the deployment offers it (and migrate a legacy position to it), else
+    /// the legacy API.
+    #[default]
+    Auto,
+    /// Only `POST /api/v1/data/sync` (spec §12); a deployment without it is an error.
+    DataSync,
+    /// Only `list_snapshot` + `document_deltas` (spec §7, §8).
+    Legacy,
+}
+
+impl ApiMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiMode::Auto => "auto",
+            ApiMode::DataSync => "data_sync",
+            ApiMode::Legacy => "legacy",
+        }
+    }
 }
 
 fn default_request_timeout() -> Duration {
@@ -79,6 +107,7 @@ impl ConvexConfig {
             request_timeout: default_request_timeout(),
             retry_for: default_retry_for(),
             resnapshot_on_expiry: true,
+            api: ApiMode::Auto,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Page rows (encoded JSON) → Arrow batches, one per table.
+//! Page rows (encoded JSON, or data sync's export JSON) → Arrow batches, one per table.
 //!
 //! Each user field becomes a column typed by the least upper bound of its values in the batch
 //! (see [`spillway_core::schema`]); nested values become JSON text in `export_json` form.
@@ -17,6 +17,7 @@ use spillway_convex_protocol::{Format, Value};
 use spillway_core::schema::{int_fits_f64, system_fields};
 use spillway_core::{Batch, ColumnType, ErrorKind, SourceError, StreamId};
 
+use spillway_convex_protocol::data_sync::DataSyncValue;
 use spillway_convex_protocol::wire::WireRow;
 
 /// One decoded row.
@@ -40,6 +41,15 @@ pub fn row_stream(row: &WireRow) -> Result<StreamId, String> {
         .get("_table")
         .and_then(|v| v.as_str())
         .ok_or("row has no string `_table`")?;
+    let component = row
+        .get("_component")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    stream_of(component, table)
+}
+
+/// The stream of a `(component, table)` pair the server sent.
+pub fn stream_of(component: &str, table: &str) -> Result<StreamId, String> {
     // `/` separates the component path in the qualified name (the destination table and the
     // saved state's key): a root table `a/b` would alias table `b` of component `a`.
     if table.is_empty() || table.contains('/') {
@@ -47,10 +57,6 @@ pub fn row_stream(row: &WireRow) -> Result<StreamId, String> {
             "row has an invalid `_table` {table:?} (empty or containing `/`)"
         ));
     }
-    let component = row
-        .get("_component")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
     Ok(StreamId::new(component, table))
 }
 
@@ -58,37 +64,15 @@ pub fn row_stream(row: &WireRow) -> Result<StreamId, String> {
 pub fn decode_row(row: &WireRow, stream: &StreamId, where_: &str) -> Result<Row, SourceError> {
     let bad =
         |m: String| SourceError::new(ErrorKind::Data, format!("stream {stream}, {where_}: {m}"));
-    let id = row
-        .get("_id")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| bad("row has no string `_id`".into()))?
-        .to_string();
-    let ts = row
-        .get("_ts")
-        .and_then(|v| v.as_i64())
-        .ok_or_else(|| bad(format!("row {id} has no integer `_ts`")))?;
+    let ts = row.get("_ts").and_then(|v| v.as_i64());
     let deleted = row
         .get("_deleted")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let creation_time = match row.get("_creationTime") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(
-            v.as_f64()
-                .ok_or_else(|| bad(format!("row {id} has a non-numeric `_creationTime`")))?,
-        ),
-    };
-    let mut fields = BTreeMap::new();
-    if !deleted {
-        for (k, v) in row {
-            if k.starts_with('_') {
-                continue;
-            }
-            let value = Value::from_json(v, Format::ConvexEncodedJson)
-                .map_err(|e| bad(format!("row {id}, field `{k}`: {e}")))?;
-            fields.insert(k.clone(), value);
-        }
-    }
+    let (id, creation_time) = id_and_creation(row).map_err(bad)?;
+    let ts = ts.ok_or_else(|| bad(format!("row {id} has no integer `_ts`")))?;
+    let fields = fields(row, deleted, Format::ConvexEncodedJson)
+        .map_err(|m| bad(format!("row {id}, {m}")))?;
     Ok(Row {
         id,
         creation_time,
@@ -96,6 +80,57 @@ pub fn decode_row(row: &WireRow, stream: &StreamId, where_: &str) -> Result<Row,
         deleted,
         fields,
     })
+}
+
+/// Decodes one data sync value (`export_json`, metadata beside the document, spec §12.2).
+pub fn decode_sync_value(v: &DataSyncValue, where_: &str) -> Result<(StreamId, Row), SourceError> {
+    let bad = |m: String| SourceError::new(ErrorKind::Data, format!("{where_}: {m}"));
+    let stream = stream_of(&v.component, &v.table).map_err(bad)?;
+    let bad =
+        |m: String| SourceError::new(ErrorKind::Data, format!("stream {stream}, {where_}: {m}"));
+    let (id, creation_time) = id_and_creation(&v.value).map_err(bad)?;
+    let fields = fields(&v.value, v.deleted, Format::ExportJson)
+        .map_err(|m| bad(format!("row {id}, {m}")))?;
+    let row = Row {
+        id,
+        creation_time,
+        ts: v.ts,
+        deleted: v.deleted,
+        fields,
+    };
+    Ok((stream, row))
+}
+
+/// `_id` and `_creationTime` (absent in tombstones or when deselected).
+fn id_and_creation(row: &WireRow) -> Result<(String, Option<f64>), String> {
+    let id = row
+        .get("_id")
+        .and_then(|v| v.as_str())
+        .ok_or("row has no string `_id`")?
+        .to_string();
+    let creation_time = match row.get("_creationTime") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| format!("row {id} has a non-numeric `_creationTime`"))?,
+        ),
+    };
+    Ok((id, creation_time))
+}
+
+/// The user fields of a document (none for a tombstone); `_`-prefixed keys are metadata.
+fn fields(row: &WireRow, deleted: bool, format: Format) -> Result<BTreeMap<String, Value>, String> {
+    let mut fields = BTreeMap::new();
+    if !deleted {
+        for (k, v) in row {
+            if k.starts_with('_') {
+                continue;
+            }
+            let value = Value::from_json(v, format).map_err(|e| format!("field `{k}`: {e}"))?;
+            fields.insert(k.clone(), value);
+        }
+    }
+    Ok(fields)
 }
 
 fn value_type(v: &Value) -> ColumnType {

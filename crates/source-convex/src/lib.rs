@@ -1,8 +1,12 @@
-//! Convex source: reads a deployment through the legacy streaming export API.
+//! Convex source: reads a deployment through its data sync API or the legacy streaming export
+//! API (`source.api`, default `auto`: data sync when the deployment offers it).
 //!
-//! A first read takes a consistent snapshot in pages (`list_snapshot`) and then follows the
-//! change log (`document_deltas`) up to the present; later reads resume from the saved cursor.
-//! Values are requested as `convex_encoded_json`, so Int64, bytes, NaN/±∞ and −0.0 survive.
+//! Data sync (`/api/v1/data/sync`) pages a snapshot and then changes through one opaque cursor,
+//! with explicit truncates for new, replaced and dropped tables. The legacy API takes a
+//! consistent snapshot in pages (`list_snapshot`) and then follows the change log
+//! (`document_deltas`). Either way later reads resume from the saved cursor, and a destination
+//! synced through the legacy API moves to data sync without re-reading. Values are lossless
+//! (`export_json` / `convex_encoded_json`), so Int64, bytes, NaN/±∞ and −0.0 survive.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), spillway_core::SourceError> {
@@ -18,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod convert;
 mod read;
+mod read_data_sync;
 pub mod retry;
 pub mod state;
 mod streams;
@@ -33,7 +38,7 @@ use spillway_core::{
 };
 
 pub use client::ConvexClient;
-pub use config::{ConvexConfig, Secret};
+pub use config::{ApiMode, ConvexConfig, Secret};
 pub use state::ConvexState;
 
 use crate::retry::RetryPolicy;
@@ -46,6 +51,7 @@ pub struct ConvexSource {
     selection: Selection,
     retry: RetryPolicy,
     resnapshot_on_expiry: bool,
+    api: ApiMode,
 }
 
 impl ConvexSource {
@@ -65,6 +71,7 @@ impl ConvexSource {
             selection: Selection::everything(),
             retry: RetryPolicy::with_total(config.retry_for),
             resnapshot_on_expiry: config.resnapshot_on_expiry,
+            api: config.api,
         };
         if let Some(t) = tables {
             source = source.with_streams(t);
@@ -80,6 +87,12 @@ impl ConvexSource {
                 .map(|s| (s.namespace.clone(), s.name.clone())),
         );
         self.tables = Some(streams);
+        self
+    }
+
+    /// Chooses the export API (`source.api`).
+    pub fn with_api(mut self, api: ApiMode) -> Self {
+        self.api = api;
         self
     }
 
@@ -150,7 +163,9 @@ impl Source for ConvexSource {
             resnapshot_on_expiry: self.resnapshot_on_expiry,
             warned: BTreeSet::new(),
         };
-        reader.run(resume, stale_tables.unwrap_or_default()).await
+        reader
+            .run_api(self.api, resume, stale_tables.unwrap_or_default())
+            .await
     }
 
     /// Destinations all reading deltas resume from the earliest cursor (the others skip the
@@ -166,7 +181,8 @@ impl Source for ConvexSource {
                 let state = ConvexState::from_source_state(s.as_ref()?).ok()?;
                 match state.position {
                     Position::Deltas { cursor } => Some((cursor.0, s.clone())),
-                    Position::Snapshot { .. } => None,
+                    // Data sync cursors are opaque: positions cannot be compared.
+                    Position::Snapshot { .. } | Position::DataSync { .. } => None,
                 }
             })
             .collect::<Option<Vec<_>>>()?
@@ -179,7 +195,7 @@ impl Source for ConvexSource {
     fn delivered_through(&self, state: &SourceState) -> Option<i64> {
         match ConvexState::from_source_state(state).ok()?.position {
             Position::Deltas { cursor } => Some(cursor.0),
-            Position::Snapshot { .. } => None,
+            Position::Snapshot { .. } | Position::DataSync { .. } => None,
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotT
 
 /// How many automatic snapshot restarts one run may make before giving up (spec §17.5: do
 /// not loop).
-const MAX_RESTARTS: u32 = 3;
+pub(crate) const MAX_RESTARTS: u32 = 3;
 
 /// One run of the read loop.
 pub(crate) struct Reader<'a> {
@@ -32,7 +32,7 @@ pub(crate) struct Reader<'a> {
     pub warned: BTreeSet<StreamId>,
 }
 
-fn closed() -> SourceError {
+pub(crate) fn closed() -> SourceError {
     SourceError::new(
         ErrorKind::Internal,
         "the sync stopped while the source was sending",
@@ -41,12 +41,13 @@ fn closed() -> SourceError {
 
 impl Reader<'_> {
     /// Reads from `resume` (or a fresh snapshot) up to the present. `stale_tables` (qualified
-    /// names) are truncated when a fresh snapshot starts.
+    /// names) are truncated when a fresh snapshot starts. Returns the last deltas cursor and
+    /// the tables seen (what a switch to data sync starts from).
     pub async fn run(
         &mut self,
         resume: Option<ConvexState>,
         mut stale_tables: BTreeSet<String>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(DeltaCursor, BTreeSet<String>), SourceError> {
         let mut state = resume;
         let mut restarts = 0;
         // Tables the destination holds from an expired position are truncated at the start of
@@ -67,10 +68,18 @@ impl Reader<'_> {
                     Position::Deltas { cursor } => {
                         self.deltas(*cursor, s.tables_seen.clone()).await
                     }
+                    Position::DataSync { .. } => {
+                        return Err(SourceError::new(
+                            ErrorKind::Config,
+                            "the saved position is a data sync cursor, which the legacy API cannot \
+                             continue: set source.api = \"auto\" (or \"data_sync\"), or run \
+                             `spillway state reset` to re-read everything through the legacy API",
+                        ));
+                    }
                 },
             };
             match result {
-                Ok(()) => return Ok(()),
+                Ok(end) => return Ok(end),
                 Err(e) if e.kind == ErrorKind::Expired && self.resnapshot_on_expiry => {
                     restarts += 1;
                     if restarts > MAX_RESTARTS {
@@ -102,7 +111,7 @@ impl Reader<'_> {
         }
     }
 
-    async fn send(&self, event: SourceEvent) -> Result<(), SourceError> {
+    pub(crate) async fn send(&self, event: SourceEvent) -> Result<(), SourceError> {
         self.out.send(event).await.map_err(|_| closed())
     }
 
@@ -129,7 +138,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    async fn first_sight(
+    pub(crate) async fn first_sight(
         &self,
         stream: &StreamId,
         seen: &mut BTreeSet<String>,
@@ -152,18 +161,43 @@ impl Reader<'_> {
         for value in values {
             let stream = row_stream(value)
                 .map_err(|m| SourceError::new(ErrorKind::Data, format!("{where_}: {m}")))?;
-            if !self.selection.contains(&stream.namespace, &stream.name) {
-                if self.warned.insert(stream.clone()) {
-                    warn!(stream = %stream, "The server returned rows of a table that was not selected; ignoring them.");
-                }
+            if !self.selected(&stream) {
                 continue;
             }
             let row = decode_row(value, &stream, where_)?;
             by_stream.entry(stream).or_default().push(row);
         }
+        self.send_grouped(by_stream, seen, true).await
+    }
+
+    /// Whether `stream` was selected; warns once about rows of a table that was not (the
+    /// server should never send them, spec §17.33).
+    pub(crate) fn selected(&mut self, stream: &StreamId) -> bool {
+        if self.selection.contains(&stream.namespace, &stream.name) {
+            return true;
+        }
+        if self.warned.insert(stream.clone()) {
+            warn!(stream = %stream, "The server returned rows of a table that was not selected; ignoring them.");
+        }
+        false
+    }
+
+    /// Sends one batch per stream, recording it in `seen` — and truncating a stream seen for
+    /// the first time when `truncate_new` (the legacy API's `tablesSeen` rule; data sync says
+    /// itself what to truncate). Returns the number of rows.
+    pub(crate) async fn send_grouped(
+        &self,
+        by_stream: BTreeMap<StreamId, Vec<Row>>,
+        seen: &mut BTreeSet<String>,
+        truncate_new: bool,
+    ) -> Result<usize, SourceError> {
         let mut rows = 0;
         for (stream, list) in by_stream {
-            self.first_sight(&stream, seen).await?;
+            if truncate_new {
+                self.first_sight(&stream, seen).await?;
+            } else {
+                seen.insert(stream.qualified());
+            }
             rows += list.len();
             let batch = to_batch(&stream, &list)?;
             self.send(SourceEvent::Batch(batch)).await?;
@@ -171,7 +205,7 @@ impl Reader<'_> {
         Ok(rows)
     }
 
-    async fn checkpoint(&self, state: ConvexState) -> Result<(), SourceError> {
+    pub(crate) async fn checkpoint(&self, state: ConvexState) -> Result<(), SourceError> {
         let description = state.describe();
         self.send(SourceEvent::Checkpoint(Checkpoint {
             state: state.to_source_state(),
@@ -184,7 +218,7 @@ impl Reader<'_> {
         &mut self,
         resume: Option<(SnapshotTs, SnapshotCursor)>,
         mut seen: BTreeSet<String>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(DeltaCursor, BTreeSet<String>), SourceError> {
         let (mut snapshot, mut cursor) = match resume {
             Some((s, c)) => (Some(s.0), Some(c.0)),
             None => {
@@ -267,7 +301,7 @@ impl Reader<'_> {
         &mut self,
         mut cursor: DeltaCursor,
         mut seen: BTreeSet<String>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(DeltaCursor, BTreeSet<String>), SourceError> {
         let mut page_no = 0u64;
         loop {
             page_no += 1;
@@ -291,7 +325,7 @@ impl Reader<'_> {
             cursor = DeltaCursor(page.cursor);
             self.checkpoint(deltas_state(cursor, &seen)).await?;
             if !page.has_more {
-                return Ok(());
+                return Ok((cursor, seen));
             }
         }
     }

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use spillway_core::{ErrorKind, SourceError, SourceState};
 
-/// Version of [`ConvexState`]'s layout.
-pub const STATE_VERSION: u32 = 1;
+/// Version of [`ConvexState`]'s layout (2 added [`Position::DataSync`]; version 1 states read
+/// unchanged).
+pub const STATE_VERSION: u32 = 2;
 
 /// A `list_snapshot` timestamp (also the first `document_deltas` cursor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,20 @@ pub struct SnapshotCursor(pub String);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DeltaCursor(pub i64);
+
+/// An opaque data sync cursor (`pagination.nextCursor`), saved verbatim and never compared
+/// (spec §12.2).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DataSyncCursor(pub String);
+
+impl std::fmt::Debug for DataSyncCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Long hex; the first characters are enough to tell two apart in logs.
+        let head: String = self.0.chars().take(12).collect();
+        write!(f, "DataSyncCursor({head}…)")
+    }
+}
 
 /// Where a sync stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +57,19 @@ pub enum Position {
         /// The last deltas cursor (or the snapshot ts).
         cursor: DeltaCursor,
     },
+    /// Reading through data sync (spec §12): call `/api/v1/data/sync` with `cursor`.
+    #[serde(rename_all = "camelCase")]
+    DataSync {
+        /// The last page's `nextCursor`.
+        cursor: DataSyncCursor,
+        /// The server's id of this sync (`list_active_syncs`).
+        sync_id: String,
+        /// The status the last page reported (`snapshotting`, `stale`, `upToDate`).
+        status: String,
+        /// For `stale`/`upToDate`: the ts the destination is a consistent snapshot at.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot_ts: Option<i64>,
+    },
 }
 
 /// The whole persisted state.
@@ -50,7 +78,7 @@ pub enum Position {
 pub struct ConvexState {
     /// Layout version ([`STATE_VERSION`]).
     pub version: u32,
-    /// Which API wrote it (`legacy`).
+    /// Which API wrote it (`legacy` or `data_sync`).
     pub api: String,
     /// The position.
     pub position: Position,
@@ -98,12 +126,29 @@ impl ConvexState {
         match &self.position {
             Position::Snapshot { snapshot, .. } => {
                 format!(
-                    "snapshot at ts {} in progress ({} tables started)",
+                    "legacy API: snapshot at ts {} in progress ({} tables started)",
                     snapshot.0,
                     self.tables_seen.len()
                 )
             }
-            Position::Deltas { cursor } => format!("deltas at cursor {}", cursor.0),
+            Position::Deltas { cursor } => {
+                format!("legacy API: deltas at cursor {}", cursor.0)
+            }
+            Position::DataSync {
+                sync_id,
+                status,
+                snapshot_ts,
+                ..
+            } => match snapshot_ts {
+                Some(ts) => format!(
+                    "data sync {sync_id}: {status}, a consistent snapshot at ts {ts} ({} tables)",
+                    self.tables_seen.len()
+                ),
+                None => format!(
+                    "data sync {sync_id}: {status} ({} tables started; not yet a consistent snapshot)",
+                    self.tables_seen.len()
+                ),
+            },
         }
     }
 }

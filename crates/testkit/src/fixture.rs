@@ -8,7 +8,7 @@ use spillway_core::{DestError, StreamId};
 use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
 use spillway_emulator::{Emulator, EmulatorConfig, LoggedRequest, ServerHandle};
 use spillway_engine::{CancellationToken, EngineError, SyncOptions, SyncReport, sync_once};
-use spillway_source_convex::{ConvexConfig, ConvexSource};
+use spillway_source_convex::{ApiMode, ConvexConfig, ConvexSource};
 
 use crate::compare::{Mismatch, compare_duckdb_with_emulator};
 
@@ -63,9 +63,28 @@ impl Fixture {
         self.dir.path()
     }
 
-    /// Source settings pointing at the emulator.
+    /// Source settings pointing at the emulator, reading through the legacy API (what most
+    /// tests exercise; [`Fixture::source_api`] picks another).
     pub fn convex_config(&self) -> ConvexConfig {
-        ConvexConfig::new(&self.url, ADMIN_KEY)
+        ConvexConfig {
+            api: ApiMode::Legacy,
+            ..ConvexConfig::new(&self.url, ADMIN_KEY)
+        }
+    }
+
+    /// A source over every table reading through `api`.
+    ///
+    /// # Panics
+    /// If the fixture's own config is invalid (a bug in the source or the fixture).
+    pub fn source_api(&self, api: ApiMode) -> Arc<ConvexSource> {
+        #[allow(clippy::expect_used)]
+        Arc::new(
+            ConvexSource::try_new(ConvexConfig {
+                api,
+                ..self.convex_config()
+            })
+            .expect("valid fixture config"),
+        )
     }
 
     /// A source over every table.
