@@ -304,7 +304,8 @@ async fn writes_during_snapshot_only_emit_captured_documents_and_converge() {
         all[..3].to_vec(),
         "first by_id page: smallest ids"
     );
-    let captured = all[0].clone();
+    // The last id walked is captured (id ≤ last id): the boundary case of the capture rule.
+    let captured = all[2].clone();
     let uncaptured = all[11].clone();
     let ts =
         d.em.apply(vec![
@@ -876,4 +877,103 @@ async fn check_order_request_log_and_faults() {
     assert_eq!(log[2].fault.as_deref(), Some("DataSyncCursorExpired"));
     assert_eq!(log[4].status, 200);
     assert_eq!(log[4].body_json, Some(json!({})));
+}
+
+#[tokio::test]
+async fn page_bytes_limit_is_soft() {
+    let d = Deployment::new().await;
+    fill(&d.em, "", "t", 3);
+    // One byte: every page stops after the value that crosses it, so one value per page.
+    d.em.set_data_sync_limits(100, 1, 1000);
+    let mut replica = Replica::default();
+    let pages = d.until_up_to_date(&mut replica, None).await;
+    let sizes: Vec<usize> = pages.iter().map(|p| values(p).len()).collect();
+    assert_eq!(sizes, [1, 1, 1, 0]);
+    replica.assert_matches(&d.em);
+    // ts pages too, but a transaction stays whole.
+    d.em.apply(
+        (0..3)
+            .map(|i| insert("", "t", &[("i", Value::Int64(i))]))
+            .collect(),
+    )
+    .unwrap();
+    fill(&d.em, "", "t", 1);
+    let p = d.page(replica.cursor.as_deref(), None).await;
+    assert_eq!(values(&p).len(), 3);
+    assert_eq!(status(&p), "stale");
+}
+
+/// A tiny deterministic generator for the interleaving test.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test]
+async fn interleaved_writes_replaces_and_drops_converge() {
+    let d = Deployment::new().await;
+    fill(&d.em, "", "a", 7);
+    fill(&d.em, "", "b", 5);
+    fill(&d.em, "waitlist", "c", 4);
+    d.em.set_data_sync_limits(3, 1 << 20, 4);
+    let mut rng = Lcg(9);
+    let mut replica = Replica::default();
+    let tables = [("", "a"), ("", "b"), ("waitlist", "c")];
+    let mut up_to_date_checks = 0;
+    for step in 0..120 {
+        let page = d.page(replica.cursor.as_deref(), None).await;
+        replica.apply(&page);
+        if status(&page) == "upToDate" {
+            // Nothing was written since the page: the replica is the live database.
+            replica.assert_matches(&d.em);
+            up_to_date_checks += 1;
+        }
+        if step >= 100 {
+            continue;
+        }
+        let (c, t) = tables[rng.below(3) as usize];
+        let live = d.em.live_documents(c, t);
+        let pick = |rng: &mut Lcg| match &live[rng.below(live.len() as u64) as usize]["_id"] {
+            Value::String(s) => s.clone(),
+            _ => unreachable!(),
+        };
+        match rng.below(10) {
+            0..=2 => {
+                fill(&d.em, c, t, 1 + rng.below(4) as usize);
+            }
+            3 | 4 if !live.is_empty() => {
+                let id = pick(&mut rng);
+                d.em.apply(vec![Mutation::Update {
+                    id,
+                    fields: common::fields(&[("i", Value::Int64(step))]),
+                }])
+                .unwrap();
+            }
+            5 if !live.is_empty() => {
+                let id = pick(&mut rng);
+                d.em.apply(vec![Mutation::Delete { id }]).unwrap();
+            }
+            6 => {
+                let docs = (0..rng.below(3))
+                    .map(|i| common::fields(&[("r", Value::Int64(i as i64))]))
+                    .collect();
+                d.em.replace_table(c, t, docs).unwrap();
+            }
+            7 if d.em.tables().contains(&tk(c, t)) => {
+                d.em.drop_table(c, t).unwrap();
+            }
+            8 => d.em.advance_clock(31 * SEC),
+            _ => {}
+        }
+    }
+    d.until_up_to_date(&mut replica, None).await;
+    replica.assert_matches(&d.em);
+    assert!(up_to_date_checks > 0);
 }
