@@ -10,6 +10,7 @@
 //! | `POST /_emulator/drop_table` | `{"component":"","table":"x"}` | drop without tombstones |
 //! | `POST /_emulator/system_writes` | `{"rows":N}` | hidden system-table writes |
 //! | `POST /_emulator/streaming_export` | `{"enabled":bool}` | plan gate |
+//! | `POST /_emulator/data_sync` | `{"enabled":bool?,"entries":N?,"bytes":N?,"rows_read":N?,"freshness_ns":N?}` | data sync routes on/off (off → 404) and knobs; omitted keys unchanged → the settings in force |
 //! | `GET /_emulator/requests`, `POST /_emulator/requests/clear` | | request log |
 //! | `GET /_emulator/state` | | current ts, tables with counts |
 //! | `POST /_emulator/faults` | `{"seed":N?,"latency_ms":N?,"rules":[{"endpoint":"/api/list_snapshot"?,"fault":F,"times":N?,"probability":p?,"after":N?}]}` | sets the seed / latency, appends rules → `{"rules","latency_ms","fired"}`; 400 `{"error"}` naming the bad field |
@@ -52,6 +53,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/drop_table", post(drop_table))
         .route("/_emulator/system_writes", post(system_writes))
         .route("/_emulator/streaming_export", post(streaming_export))
+        .route("/_emulator/data_sync", post(data_sync))
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/requests/clear", post(clear_requests))
         .route("/_emulator/state", get(state))
@@ -214,6 +216,38 @@ struct Enabled {
 async fn streaming_export(State(em): State<Emulator>, Json(b): Json<Enabled>) -> Response {
     em.set_streaming_export_enabled(b.enabled);
     ok(json!({"enabled": b.enabled}))
+}
+
+#[derive(Deserialize)]
+struct DataSyncSettings {
+    enabled: Option<bool>,
+    entries: Option<usize>,
+    bytes: Option<usize>,
+    rows_read: Option<usize>,
+    freshness_ns: Option<i64>,
+}
+
+async fn data_sync(State(em): State<Emulator>, Json(b): Json<DataSyncSettings>) -> Response {
+    let c = em.config();
+    if let Some(on) = b.enabled {
+        em.set_data_sync_enabled(on);
+    }
+    em.set_data_sync_limits(
+        b.entries.unwrap_or(c.data_sync_page_entries),
+        b.bytes.unwrap_or(c.data_sync_page_bytes),
+        b.rows_read.unwrap_or(c.data_sync_max_rows_read),
+    );
+    if let Some(ns) = b.freshness_ns {
+        em.set_data_sync_freshness(ns);
+    }
+    let c = em.config();
+    ok(json!({
+        "enabled": c.data_sync_enabled,
+        "entries": c.data_sync_page_entries,
+        "bytes": c.data_sync_page_bytes,
+        "rows_read": c.data_sync_max_rows_read,
+        "freshness_ns": c.data_sync_by_id_freshness_ns,
+    }))
 }
 
 async fn requests(State(em): State<Emulator>) -> Response {

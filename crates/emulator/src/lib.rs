@@ -1,10 +1,11 @@
-//! A protocol-faithful emulator of Convex's legacy streaming export API (spec
-//! `convex-streaming-export.md` §2–11), served with axum.
+//! A protocol-faithful emulator of Convex's streaming export API (spec
+//! `convex-streaming-export.md` §2–14: the legacy routes and data sync), served with axum.
 //!
 //! The emulator keeps an in-memory, versioned document store with a global document log and a
 //! deterministic logical clock, and serves `/api/list_snapshot`, `/api/document_deltas`,
 //! `/api/json_schemas`, `/api/test_streaming_export_connection` and
-//! `/api/get_table_column_names` byte-for-byte like the backend does. Tests drive it through the
+//! `/api/get_table_column_names` byte-for-byte like the backend does, plus the data sync API
+//! (`/api/v1/data/sync`, `/api/v1/data/list_active_syncs`, `/api/data_sync_cursor_from_deltas`). Tests drive it through the
 //! Rust API below or the HTTP control plane under `/_emulator/`, and can make any `/api/*`
 //! request fail on purpose ([`Fault`], [`FaultRule`], [`Emulator::inject`]).
 //!
@@ -23,6 +24,7 @@
 
 mod auth;
 mod control;
+mod data_sync;
 mod encode;
 mod errors;
 mod faults;
@@ -50,7 +52,7 @@ pub use server::ServerHandle;
 use store::Store;
 
 /// Nanoseconds per day.
-const DAY_NS: i64 = 86_400 * 1_000_000_000;
+pub(crate) const DAY_NS: i64 = 86_400 * 1_000_000_000;
 
 /// Emulator settings. Every server knob of the spec is configurable.
 #[derive(Clone, Debug)]
@@ -78,6 +80,19 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Deployment name used in messages (e.g. `happy-animal-123`).
     pub deployment_name: String,
+    /// Whether the data sync routes exist; `false` → 404 on all three, like an older backend
+    /// (clients fall back to the legacy API). Default `true`.
+    pub data_sync_enabled: bool,
+    /// `DATA_SYNC_PAGE_SIZE_LIMIT`: values per data sync page, soft (default 16384).
+    pub data_sync_page_entries: usize,
+    /// `DATA_SYNC_PAGE_BYTES_LIMIT`: encoded value bytes per data sync page, soft: the page
+    /// stops after the value that takes the total past it (default 64 MiB).
+    pub data_sync_page_bytes: usize,
+    /// `DATA_SYNC_MAX_ROWS_READ`: log rows read per data sync ts page (default 32768).
+    pub data_sync_max_rows_read: usize,
+    /// `DATA_SYNC_BY_ID_FRESHNESS_SECONDS` in ns of the logical clock: by_id pages only while
+    /// `latest − synced_ts` is below it (default 30 s).
+    pub data_sync_by_id_freshness_ns: i64,
 }
 
 impl Default for EmulatorConfig {
@@ -94,6 +109,11 @@ impl Default for EmulatorConfig {
             document_retention_ns: 14 * DAY_NS,
             seed: 0x5EED_C0FFEE,
             deployment_name: "happy-animal-123".to_string(),
+            data_sync_enabled: true,
+            data_sync_page_entries: 16384,
+            data_sync_page_bytes: 64 << 20,
+            data_sync_max_rows_read: 32768,
+            data_sync_by_id_freshness_ns: 30_000_000_000,
         }
     }
 }
@@ -105,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) config: Mutex<EmulatorConfig>,
     pub(crate) requests: Mutex<Vec<LoggedRequest>>,
     pub(crate) faults: Mutex<faults::FaultState>,
+    /// Data sync cursor keys, nonce generator and active-sync progress. Lock after `store`.
+    pub(crate) data_sync: Mutex<data_sync::Registry>,
     /// Wakes requests held by [`Fault::Hang`] (on [`Emulator::clear_faults`]).
     pub(crate) hang_release: tokio::sync::Notify,
 }
@@ -125,12 +147,14 @@ impl Emulator {
     pub fn new(config: EmulatorConfig) -> Self {
         let store = Store::new(config.seed, config.clock_start_ns, config.clock_step_ns);
         let faults = faults::FaultState::new(config.seed);
+        let data_sync = data_sync::Registry::new(config.seed);
         Emulator {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
                 config: Mutex::new(config),
                 requests: Mutex::new(Vec::new()),
                 faults: Mutex::new(faults),
+                data_sync: Mutex::new(data_sync),
                 hang_release: tokio::sync::Notify::new(),
             }),
         }
@@ -191,13 +215,33 @@ impl Emulator {
         c.deltas_page_limit = deltas_page_limit.max(1);
     }
 
+    /// Turns the data sync routes on or off (off: 404 like a backend without them).
+    pub fn set_data_sync_enabled(&self, on: bool) {
+        lock(&self.shared.config).data_sync_enabled = on;
+    }
+
+    /// Changes the data sync page limits: values per page, encoded value bytes per page and
+    /// log rows read per ts page (values below 1 are treated as 1).
+    pub fn set_data_sync_limits(&self, entries: usize, bytes: usize, rows_read: usize) {
+        let mut c = lock(&self.shared.config);
+        c.data_sync_page_entries = entries.max(1);
+        c.data_sync_page_bytes = bytes.max(1);
+        c.data_sync_max_rows_read = rows_read.max(1);
+    }
+
+    /// Changes the by_id freshness window (ns of the logical clock; spec §15
+    /// `DATA_SYNC_BY_ID_FRESHNESS_SECONDS`).
+    pub fn set_data_sync_freshness(&self, ns: i64) {
+        lock(&self.shared.config).data_sync_by_id_freshness_ns = ns;
+    }
+
     /// Flips the plan gate.
     pub fn set_streaming_export_enabled(&self, on: bool) {
         lock(&self.shared.config).streaming_export_enabled = on;
     }
 
-    /// Expires history: snapshots and deltas cursors older than `ts` fail with `SnapshotTooOld`
-    /// / `InvalidWindowToReadDocuments`.
+    /// Expires history: snapshots, deltas cursors and data sync cursors older than `ts` fail
+    /// with `SnapshotTooOld` / `InvalidWindowToReadDocuments` / `DataSyncCursorExpired`.
     pub fn expire_before(&self, ts: i64) {
         let mut s = lock(&self.shared.store);
         s.snapshot_floor = s.snapshot_floor.max(ts);

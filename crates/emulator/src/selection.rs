@@ -163,6 +163,32 @@ pub(crate) fn from_legacy(top: &Map<String, Json>) -> Result<ServerSelection, In
     Ok(ServerSelection::Everything)
 }
 
+/// Why a data sync / cursor-shim selection was refused (spec §3, §12.4, §14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StrictSelectionError {
+    /// Not a §6.1 object (e.g. a missing `_other`): 400 `BadJsonBody`.
+    Malformed(String),
+    /// Deserialized but invalid (bad name, `_id` excluded): 400 `InvalidDataSyncSelection`.
+    Invalid(String),
+}
+
+/// Parses the `selection` of a data sync or cursor-shim body (spec §6.1): everything when
+/// absent, otherwise a full selection object with `_other` at every level. Unlike the legacy
+/// routes (§6.2) nothing falls through to "everything".
+pub(crate) fn from_strict(j: Option<&Json>) -> Result<ServerSelection, StrictSelectionError> {
+    let Some(j) = j.filter(|j| !j.is_null()) else {
+        return Ok(ServerSelection::Everything);
+    };
+    let sel = parse_exact(j).ok_or_else(|| {
+        StrictSelectionError::Malformed(
+            "Failed to deserialize the JSON body into the target type: `selection` must be a \
+             Selection object with `_other` at every level"
+                .to_string(),
+        )
+    })?;
+    validate_exact(sel).map_err(|e| StrictSelectionError::Invalid(e.0))
+}
+
 /// Deserializes a §6.1 selection object; `None` if it does not have the right shape.
 fn parse_exact(j: &Json) -> Option<ServerSelection> {
     let obj = j.as_object()?;
@@ -263,6 +289,16 @@ mod tests {
             ServerSelection::Everything
         );
         assert!(sel(json!({"tableName": "bad-name"})).is_err());
+        // The data sync form is strict: a missing `_other` is malformed, not "everything".
+        assert!(matches!(
+            from_strict(Some(&json!({"": {"_other": "included"}}))),
+            Err(StrictSelectionError::Malformed(_))
+        ));
+        assert!(matches!(
+            from_strict(Some(&json!({"_other": "included", "a//b": "excluded"}))),
+            Err(StrictSelectionError::Invalid(_))
+        ));
+        assert_eq!(from_strict(None).unwrap(), ServerSelection::Everything);
         assert!(sel(json!({"component": "a//b"})).is_err());
     }
 

@@ -26,6 +26,7 @@ mod state;
 
 use std::time::Duration;
 
+use spillway_convex_protocol::data_sync::codes as ds_codes;
 use spillway_convex_protocol::wire::codes;
 
 pub(crate) use respond::respond;
@@ -127,7 +128,7 @@ impl Fault {
     pub fn data_sync_cursor_expired() -> Fault {
         Fault::error(
             400,
-            "DataSyncCursorExpired",
+            ds_codes::DATA_SYNC_CURSOR_EXPIRED,
             "The data sync cursor is outside the data retention window. Restart the sync \
              without a cursor.",
         )
@@ -135,7 +136,11 @@ impl Fault {
 
     /// 400 `InvalidDataSyncCursor`: a data-sync cursor that does not decode.
     pub fn invalid_data_sync_cursor() -> Fault {
-        Fault::error(400, "InvalidDataSyncCursor", "Invalid data sync cursor.")
+        Fault::error(
+            400,
+            ds_codes::INVALID_DATA_SYNC_CURSOR,
+            "Invalid data sync cursor.",
+        )
     }
 
     /// 400 `InvalidListSnapshotCursor`: a list_snapshot cursor not of the §7.3 form.

@@ -1,7 +1,8 @@
-//! The `/api/*` routes of the legacy streaming export API (spec §2.1) and their shared request
+//! The `/api/*` routes of the streaming export API (spec §2.1), legacy and data sync, and their shared request
 //! plumbing: `Convex-Client` check, query/body parsing and the check order of §2.4 (the request
 //! log and fault injection wrap them, see [`crate::request_log`]).
 
+mod data_sync;
 mod deltas;
 mod schemas;
 mod snapshot;
@@ -14,9 +15,10 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
+use spillway_convex_protocol::data_sync::paths as ds_paths;
 use spillway_convex_protocol::value::Format;
 use spillway_convex_protocol::wire::{codes, paths};
 
@@ -38,6 +40,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(paths::JSON_SCHEMAS, get(schemas::json_schemas))
         .route(paths::TEST_CONNECTION, get(schemas::test_connection))
         .route(paths::TABLE_COLUMN_NAMES, get(schemas::column_names))
+        .route(ds_paths::DATA_SYNC, post(data_sync::data_sync))
+        .route(
+            ds_paths::LIST_ACTIVE_SYNCS,
+            get(data_sync::list_active_syncs),
+        )
+        .route(
+            ds_paths::CURSOR_FROM_DELTAS,
+            post(data_sync::cursor_from_deltas),
+        )
         .layer(middleware::from_fn(client_version))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
