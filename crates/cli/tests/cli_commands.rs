@@ -123,7 +123,7 @@ async fn sync_then_state_show_and_reset() {
     assert_ok(&r);
     assert!(r.stdout.contains("300 rows written"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("position: legacy API: deltas at cursor"),
+        r.stdout.contains("position: data sync ") && r.stdout.contains("upToDate"),
         "{}",
         r.stdout
     );
@@ -134,7 +134,8 @@ async fn sync_then_state_show_and_reset() {
     let cursor = f.emulator.current_ts();
     assert!(
         r.stdout
-            .contains("convex:127.0.0.1 (this config): legacy API: deltas at cursor"),
+            .contains("convex:127.0.0.1 (this config): data sync ")
+            && r.stdout.contains(": upToDate, a consistent snapshot at ts"),
         "{}",
         r.stdout
     );
@@ -160,8 +161,11 @@ async fn sync_then_state_show_and_reset() {
         f.emulator
             .requests()
             .iter()
-            .any(|q| q.path == "/api/list_snapshot"),
-        "no snapshot after reset"
+            .any(|q| q.path == "/api/v1/data/sync"
+                && q.body_json
+                    .as_ref()
+                    .is_some_and(|b| b.get("cursor").is_none())),
+        "no new sync after reset"
     );
     f.assert_synced();
 }

@@ -43,9 +43,9 @@ async fn one_sync_feeds_duckdb_postgres_and_parquet() {
         "{}",
         r.stdout
     );
-    // One read: the snapshot was listed once, not once per destination.
+    // One read: one data sync started, not one per destination.
     let first_pages = f
-        .calls("/api/list_snapshot")
+        .calls("/api/v1/data/sync")
         .iter()
         .filter(|c| {
             !c.query.contains("cursor")
@@ -81,7 +81,7 @@ async fn one_sync_feeds_duckdb_postgres_and_parquet() {
     let r = run(&["state", "show", "-c", s(&cfg)]).await;
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(
-        r.stdout.matches("(this config): legacy API: deltas at cursor").count(),
+        r.stdout.matches("(this config): data sync ").count(),
         3,
         "{}",
         r.stdout

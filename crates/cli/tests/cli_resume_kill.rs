@@ -110,7 +110,7 @@ fn apply_changes(f: &Fixture, n: usize, round: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_twice_during_the_snapshot_then_rerun_resumes() {
     let f = paged_fixture(3000).await;
-    let cfg = fixture_config(&f);
+    let cfg = legacy_fixture_config(&f);
     let full_run_pages = live_docs(&f) / PAGE;
 
     // First kill, early in the snapshot.
@@ -157,7 +157,7 @@ async fn sigkill_twice_during_the_snapshot_then_rerun_resumes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_the_deltas_then_rerun_resumes_from_the_committed_cursor() {
     let f = paged_fixture(800).await;
-    let cfg = fixture_config(&f);
+    let cfg = legacy_fixture_config(&f);
     assert_success(&run(&["sync", "-c", s(&cfg)]).await);
     let caught_up = f.emulator.current_ts();
 
@@ -200,7 +200,7 @@ async fn sigkill_during_the_deltas_then_rerun_resumes_from_the_committed_cursor(
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_during_the_snapshot_exits_130_and_says_where_it_stopped() {
     let f = paged_fixture(3000).await;
-    let cfg = fixture_config(&f);
+    let cfg = legacy_fixture_config(&f);
     let mut sync = SyncChild::spawn(&cfg);
     sync.wait_for(&f, SNAPSHOT, 20, 60).await;
     let r = sync.signal("INT").await;
@@ -228,7 +228,7 @@ async fn sigint_during_the_snapshot_exits_130_and_says_where_it_stopped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_during_the_deltas_exits_130_and_rerun_converges() {
     let f = paged_fixture(500).await;
-    let cfg = fixture_config(&f);
+    let cfg = legacy_fixture_config(&f);
     assert_success(&run(&["sync", "-c", s(&cfg)]).await);
     apply_changes(&f, 150, "t");
     f.emulator.clear_requests();

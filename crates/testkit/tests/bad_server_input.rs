@@ -19,7 +19,7 @@ use spillway_core::ErrorKind;
 use spillway_emulator::EmulatorConfig;
 use spillway_engine::{EngineError, SyncOptions};
 use spillway_source_convex::retry::RetryPolicy;
-use spillway_source_convex::{ConvexConfig, ConvexSource};
+use spillway_source_convex::{ApiMode, ConvexConfig, ConvexSource};
 use spillway_testkit::docs::insert;
 use spillway_testkit::{ADMIN_KEY, Fixture};
 
@@ -29,7 +29,11 @@ async fn rogue(
     rewrite: impl Fn(usize, &[u8]) -> Option<Response> + Send + Sync + 'static,
 ) -> Arc<ConvexSource> {
     let (url, _) = serve_rewritten(fx, rewrite).await;
-    let source = ConvexSource::try_new(ConvexConfig::new(url, ADMIN_KEY)).unwrap();
+    let source = ConvexSource::try_new(ConvexConfig {
+        api: ApiMode::Legacy,
+        ..ConvexConfig::new(url, ADMIN_KEY)
+    })
+    .unwrap();
     Arc::new(source.with_retry(RetryPolicy {
         initial: std::time::Duration::from_millis(5),
         max_delay: std::time::Duration::from_millis(20),

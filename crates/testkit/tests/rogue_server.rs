@@ -15,7 +15,7 @@ use common::{Rewriter, edited, serve_rewritten};
 use serde_json::{Value as Json, json};
 use spillway_core::ErrorKind;
 use spillway_engine::{EngineError, SyncOptions};
-use spillway_source_convex::{ConvexConfig, ConvexSource};
+use spillway_source_convex::{ApiMode, ConvexConfig, ConvexSource};
 use spillway_testkit::{ADMIN_KEY, Fixture};
 
 /// The first N list_snapshot calls answer 503 `TableSummariesUnavailable`.
@@ -69,6 +69,7 @@ async fn rogue(
 ) -> (Arc<ConvexSource>, Arc<Rewriter>) {
     let (url, state) = serve_rewritten(fx, rewrite).await;
     let mut cfg = ConvexConfig::new(url, ADMIN_KEY);
+    cfg.api = ApiMode::Legacy;
     f(&mut cfg);
     (Arc::new(ConvexSource::try_new(cfg).unwrap()), state)
 }

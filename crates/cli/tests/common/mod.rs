@@ -98,6 +98,19 @@ pub fn fixture_config(f: &Fixture) -> PathBuf {
     )
 }
 
+/// [`fixture_config`] reading through the legacy API (tests of its snapshot/deltas phases).
+pub fn legacy_fixture_config(f: &Fixture) -> PathBuf {
+    write_config(
+        f.dir(),
+        &config_text(
+            &f.url,
+            ADMIN_KEY,
+            &f.db_path,
+            "retry_for = \"10s\"\napi = \"legacy\"",
+        ),
+    )
+}
+
 /// A path as the `&str` the binary's arguments need.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
