@@ -1,10 +1,13 @@
 //! The open transaction: buffered rows per stream, and how commit, finish and rollback turn
 //! them into part files and a manifest.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
+use spillway_core::schema::int_fits_f64;
 use spillway_core::table::{Change, TableSchema, plan};
 use spillway_core::{Batch, Checkpoint, ColumnType, DestError, Destination, StateKey};
 use tracing::{debug, info, warn};
@@ -12,7 +15,8 @@ use tracing::{debug, info, warn};
 use crate::conform::conform;
 use crate::layout::{extension, is_part_name, part_name, stream_dir};
 use crate::manifest::{
-    MANIFEST_VERSION, Manifest, PartEntry, StateEntry, StreamEntry, from_entries, to_entries,
+    MANIFEST_VERSION, Manifest, PartEntry, StateEntry, StreamEntry, big_int_columns, from_entries,
+    to_entries,
 };
 use crate::{FilesDestination, MAX_PART_ROWS, data_error, formats, internal_error, load_manifest};
 
@@ -41,6 +45,17 @@ pub(crate) struct TxnStream {
     pub(crate) batches: Vec<RecordBatch>,
     /// The stream's columns, widened by these rows.
     pub(crate) columns: TableSchema,
+    /// The columns holding an integer beyond ±2^53, committed or in these rows (see
+    /// [`crate::manifest::ColumnEntry::big_ints`]).
+    pub(crate) big_ints: BTreeSet<String>,
+}
+
+/// Whether `array` (of logical type `ty`) holds an integer a double would round.
+fn has_big_ints(array: &dyn Array, ty: ColumnType) -> bool {
+    ty == ColumnType::Int64
+        && array
+            .as_primitive_opt::<Int64Type>()
+            .is_some_and(|a| a.iter().flatten().any(|v| !int_fits_f64(v)))
 }
 
 fn listed_parts(m: &Manifest) -> HashSet<String> {
@@ -106,7 +121,7 @@ impl FilesDestination {
                 file,
                 rows: group.iter().map(|b| b.num_rows() as u64).sum(),
                 bytes,
-                columns: to_entries(columns),
+                columns: to_entries(columns, &BTreeSet::new()),
             });
         }
         Ok(parts)
@@ -173,10 +188,13 @@ impl FilesDestination {
 
     pub(crate) fn txn_stream(&mut self, name: &str) -> Result<&mut TxnStream, DestError> {
         if !self.txn.streams.contains_key(name) {
-            let columns = match self.committed.streams.get(name) {
-                Some(e) => from_entries(&e.columns)
-                    .map_err(|e| data_error(format!("manifest, stream {name:?}: {e}")))?,
-                None => TableSchema::default(),
+            let (columns, big_ints) = match self.committed.streams.get(name) {
+                Some(e) => (
+                    from_entries(&e.columns)
+                        .map_err(|e| data_error(format!("manifest, stream {name:?}: {e}")))?,
+                    big_int_columns(&e.columns),
+                ),
+                None => (TableSchema::default(), BTreeSet::new()),
             };
             self.txn.streams.insert(
                 name.to_string(),
@@ -184,6 +202,7 @@ impl FilesDestination {
                     truncated: false,
                     batches: Vec::new(),
                     columns,
+                    big_ints,
                 },
             );
         }
@@ -197,8 +216,9 @@ impl FilesDestination {
         let name = batch.stream.qualified();
         batch.check_system_columns().map_err(data_error)?;
         let schema = batch.rows.schema();
+        // (name, type, holds an integer beyond ±2^53)
         let mut incoming = Vec::new();
-        for f in schema.fields().iter().skip(4) {
+        for (i, f) in schema.fields().iter().enumerate().skip(4) {
             let ty = ColumnType::of_field(f).ok_or_else(|| {
                 data_error(format!(
                     "stream {name:?}, column {:?}: unsupported Arrow type {}",
@@ -206,10 +226,31 @@ impl FilesDestination {
                     f.data_type()
                 ))
             })?;
-            incoming.push((f.name().clone(), ty));
+            let big = has_big_ints(batch.rows.column(i).as_ref(), ty);
+            incoming.push((f.name().clone(), ty, big));
         }
         let ts = self.txn_stream(&name)?;
-        let (target, changes) = plan(&ts.columns, &incoming);
+        // Exact widening: an Int64 meeting a Float64 becomes JSON, not Float64, when either
+        // side holds an integer a double would round (the column's committed or buffered rows,
+        // or this batch), so no value is ever changed.
+        let exact: Vec<(String, ColumnType)> = incoming
+            .iter()
+            .map(|(col, ty, big)| {
+                let ty = match ts.columns.get(col) {
+                    Some(have) => {
+                        let big = *big || ts.big_ints.contains(col);
+                        if have.widen_exact(*ty, big) == ColumnType::Json {
+                            ColumnType::Json
+                        } else {
+                            *ty
+                        }
+                    }
+                    None => *ty,
+                };
+                (col.clone(), ty)
+            })
+            .collect();
+        let (target, changes) = plan(&ts.columns, &exact);
         for c in &changes {
             match c {
                 Change::Add(col, ty) => {
@@ -222,6 +263,12 @@ impl FilesDestination {
             }
         }
         ts.columns = target;
+        ts.big_ints.extend(
+            incoming
+                .into_iter()
+                .filter(|(_, _, big)| *big)
+                .map(|(col, _, _)| col),
+        );
         if batch.num_rows() > 0 {
             ts.batches.push(batch.rows.clone());
         }
@@ -248,7 +295,7 @@ impl FilesDestination {
                     dir: stream_dir(name),
                     ..StreamEntry::default()
                 });
-            entry.columns = to_entries(&ts.columns);
+            entry.columns = to_entries(&ts.columns, &ts.big_ints);
             let dir = entry.dir.clone();
             let rels = |parts: &[PartEntry]| {
                 parts
