@@ -98,6 +98,9 @@
 //! deleted). Parts a manifest drops (truncate, reload, compaction) are deleted after that
 //! manifest is written. [`Destination::rollback`] drops the buffered rows and deletes any
 //! part a failed commit uploaded that the manifest (re-read) does not list.
+//! A failed commit leaves the transaction as it was (buffered rows, truncates): it can be
+//! rolled back, or retried as is, and the retry that succeeds deletes the parts the failed
+//! attempt uploaded.
 //!
 //! # Write modes
 //!

@@ -275,6 +275,9 @@ impl FilesDestination {
         Ok(())
     }
 
+    /// Writes the buffered rows as parts, then the manifest. The transaction is left as it
+    /// is until the manifest is written, so a failed commit can be retried (the parts it
+    /// uploaded are deleted by the commit that succeeds) or rolled back.
     pub(crate) async fn commit_inner(
         &mut self,
         key: &StateKey,
@@ -285,8 +288,9 @@ impl FilesDestination {
         next.version = MANIFEST_VERSION;
         next.seq = seq;
         let mut dropped = Vec::new();
-        let streams = std::mem::take(&mut self.txn.streams);
-        for (name, ts) in &streams {
+        // The streams with rows to write, and their directories.
+        let mut to_write = Vec::new();
+        for (name, ts) in &self.txn.streams {
             let mode = self.config.modes.of_table(name);
             let entry = next
                 .streams
@@ -317,21 +321,29 @@ impl FilesDestination {
                     }
                 }
             }
-            if ts.batches.is_empty() {
-                continue;
+            if !ts.batches.is_empty() {
+                to_write.push((name.clone(), dir));
             }
+        }
+        for (name, dir) in to_write {
+            let ts = self
+                .txn
+                .streams
+                .get(&name)
+                .ok_or_else(|| internal_error("transaction stream vanished"))?;
+            let columns = ts.columns.clone();
             let conformed = ts
                 .batches
                 .iter()
-                .map(|b| conform(b, &ts.columns))
+                .map(|b| conform(b, &columns))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| data_error(format!("stream {name:?}: {e}")))?;
             let parts = self
-                .write_parts(name, &dir, seq, &ts.columns, conformed)
+                .write_parts(&name, &dir, seq, &columns, conformed)
                 .await?;
             let entry = next
                 .streams
-                .get_mut(name)
+                .get_mut(&name)
                 .ok_or_else(|| internal_error("manifest stream vanished"))?;
             match &mut entry.pending {
                 Some(p) => p.extend(parts),
@@ -347,8 +359,12 @@ impl FilesDestination {
             },
         );
         self.write_manifest(&next).await?;
+        // Committed: only now is the transaction emptied. Parts an earlier, failed attempt
+        // of this commit uploaded are not listed: they go with the dropped ones.
+        let listed = listed_parts(&next);
+        let txn = std::mem::take(&mut self.txn);
+        dropped.extend(txn.uploaded.into_iter().filter(|r| !listed.contains(r)));
         self.committed = next;
-        self.txn = Txn::default();
         debug!(seq, checkpoint = %checkpoint.description, "Committed.");
         self.delete_parts(&dropped).await;
         Ok(())
