@@ -104,22 +104,30 @@ impl FilesDestination {
             }
         }
         let mut parts = Vec::with_capacity(groups.len());
-        for (n, group) in groups.iter().enumerate() {
+        let (format, compression) = (self.config.format, self.compression);
+        for (n, group) in groups.into_iter().enumerate() {
             let file = part_name(seq, n, ext);
             let rel = format!("{dir}/{file}");
-            let data = formats::encode(self.config.format, self.compression, columns, group)
-                .map_err(|e| {
-                    data_error(format!(
-                        "stream {stream:?}: cannot write {}: {e}",
-                        self.store.describe(&rel)
-                    ))
-                })?;
+            let rows = group.iter().map(|b| b.num_rows() as u64).sum();
+            // Encoding (and compressing) is CPU-bound: off the async workers.
+            let owned = columns.clone();
+            let data = tokio::task::spawn_blocking(move || {
+                formats::encode(format, compression, &owned, &group)
+            })
+            .await
+            .map_err(|e| internal_error(format!("the encoding task failed: {e}")))?
+            .map_err(|e| {
+                data_error(format!(
+                    "stream {stream:?}: cannot write {}: {e}",
+                    self.store.describe(&rel)
+                ))
+            })?;
             let bytes = data.len() as u64;
             self.txn.uploaded.push(rel.clone());
             self.store.put(&rel, Bytes::from(data)).await?;
             parts.push(PartEntry {
                 file,
-                rows: group.iter().map(|b| b.num_rows() as u64).sum(),
+                rows,
                 bytes,
                 columns: to_entries(columns, &BTreeSet::new()),
             });
