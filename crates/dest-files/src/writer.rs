@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
-use spillway_core::schema::int_fits_f64;
+use spillway_core::schema::{SYSTEM_COLUMNS, int_fits_f64};
 use spillway_core::table::{Change, TableSchema, plan};
 use spillway_core::{Batch, Checkpoint, ColumnType, DestError, Destination, StateKey};
 use tracing::{debug, info, warn};
@@ -56,6 +56,43 @@ fn has_big_ints(array: &dyn Array, ty: ColumnType) -> bool {
         && array
             .as_primitive_opt::<Int64Type>()
             .is_some_and(|a| a.iter().flatten().any(|v| !int_fits_f64(v)))
+}
+
+/// The user columns of a batch of stream `stream` as `(index, name, type)`, checked: a
+/// supported Arrow type, no name twice, no system column name (a file cannot hold two
+/// columns of one name).
+fn user_columns(
+    batch: &Batch,
+    stream: &str,
+) -> Result<Vec<(usize, String, ColumnType)>, DestError> {
+    let schema = batch.rows.schema();
+    let mut out: Vec<(usize, String, ColumnType)> = Vec::new();
+    for (i, f) in schema
+        .fields()
+        .iter()
+        .enumerate()
+        .skip(SYSTEM_COLUMNS.len())
+    {
+        let name = f.name();
+        let ty = ColumnType::of_field(f).ok_or_else(|| {
+            data_error(format!(
+                "stream {stream:?}, column {name:?}: unsupported Arrow type {}",
+                f.data_type()
+            ))
+        })?;
+        if SYSTEM_COLUMNS.contains(&name.as_str()) {
+            return Err(data_error(format!(
+                "stream {stream:?}: user column {name:?} collides with a system column"
+            )));
+        }
+        if out.iter().any(|(_, n, _)| n == name) {
+            return Err(data_error(format!(
+                "stream {stream:?}: the batch has two columns named {name:?}"
+            )));
+        }
+        out.push((i, name.clone(), ty));
+    }
+    Ok(out)
 }
 
 fn listed_parts(m: &Manifest) -> HashSet<String> {
@@ -223,20 +260,11 @@ impl FilesDestination {
     pub(crate) async fn write_inner(&mut self, batch: &Batch) -> Result<(), DestError> {
         let name = batch.stream.qualified();
         batch.check_system_columns().map_err(data_error)?;
-        let schema = batch.rows.schema();
         // (name, type, holds an integer beyond ±2^53)
-        let mut incoming = Vec::new();
-        for (i, f) in schema.fields().iter().enumerate().skip(4) {
-            let ty = ColumnType::of_field(f).ok_or_else(|| {
-                data_error(format!(
-                    "stream {name:?}, column {:?}: unsupported Arrow type {}",
-                    f.name(),
-                    f.data_type()
-                ))
-            })?;
-            let big = has_big_ints(batch.rows.column(i).as_ref(), ty);
-            incoming.push((f.name().clone(), ty, big));
-        }
+        let incoming: Vec<(String, ColumnType, bool)> = user_columns(batch, &name)?
+            .into_iter()
+            .map(|(i, col, ty)| (col, ty, has_big_ints(batch.rows.column(i).as_ref(), ty)))
+            .collect();
         let ts = self.txn_stream(&name)?;
         // Exact widening: an Int64 meeting a Float64 becomes JSON, not Float64, when either
         // side holds an integer a double would round (the column's committed or buffered rows,

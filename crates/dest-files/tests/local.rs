@@ -497,6 +497,40 @@ async fn a_failed_commit_can_be_retried_with_its_rows() {
     }
 }
 
+#[tokio::test]
+async fn duplicate_and_system_named_columns_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(
+        &dir_str(tmp.path()),
+        Format::Parquet,
+        Compression::Zstd,
+        StreamMode::default(),
+    );
+    let s = users();
+    let mut dest = FilesDestination::open(&c).await.unwrap();
+    for (cols, needle) in [
+        (
+            vec![int("n", vec![Some(1)]), text("n", vec![Some("x")])],
+            "two columns named \"n\"",
+        ),
+        (
+            vec![int("_ts", vec![Some(1)])],
+            "user column \"_ts\" collides with a system column",
+        ),
+    ] {
+        let err = dest
+            .write(&batch(&s, &[("a", 1, false)], cols))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Data, "{}", err.message);
+        assert!(err.message.contains(needle), "{}", err.message);
+    }
+    // Nothing was buffered: the commit writes no part.
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    assert!(dest.current_parts(&s).is_empty());
+    assert!(files_in(tmp.path(), "users").is_empty());
+}
+
 async fn assert_scenario_state(dest: &FilesDestination, n: i64) {
     let states = dest.list_states();
     assert_eq!(states.len(), 1);
