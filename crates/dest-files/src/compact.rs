@@ -143,8 +143,13 @@ impl FilesDestination {
                 .ok_or_else(|| data_error(format!("{what}: unknown part file extension")))?;
             let part_columns = from_entries(&part.columns)
                 .map_err(|e| data_error(format!("manifest, {what}: {e}")))?;
-            let batches = formats::decode(format, gzip, &part_columns, data)
-                .map_err(|e| data_error(format!("reading {what}: {e}")))?;
+            // Decoding (and decompressing) is CPU-bound: off the async workers.
+            let batches = tokio::task::spawn_blocking(move || {
+                formats::decode(format, gzip, &part_columns, data)
+            })
+            .await
+            .map_err(|e| internal_error(format!("the decoding task failed: {e}")))?
+            .map_err(|e| data_error(format!("reading {what}: {e}")))?;
             for b in batches {
                 out.push(
                     conform(&b, &columns)

@@ -86,11 +86,21 @@
 //! the columns it was written with (older parts may be narrower than the stream's). `pending`
 //! is absent when no reload is in progress.
 //!
+//! Widening is exact, as in the database destinations: an `int64` column meeting a float
+//! becomes `float64` only while no integer in it is beyond ±2^53; otherwise it becomes `json`
+//! (a double would round the integer), and so does a `float64` column meeting such an
+//! integer. A stream's column entry carries `"big_ints": true` once such an integer was
+//! written to it (committed or in the same transaction); the key is absent otherwise, and
+//! read as false when absent.
+//!
 //! A crash leaves at most part files the manifest does not list; opening the destination
 //! deletes them (only files named like parts, one level below the root, are ever
 //! deleted). Parts a manifest drops (truncate, reload, compaction) are deleted after that
 //! manifest is written. [`Destination::rollback`] drops the buffered rows and deletes any
 //! part a failed commit uploaded that the manifest (re-read) does not list.
+//! A failed commit leaves the transaction as it was (buffered rows, truncates): it can be
+//! rolled back, or retried as is, and the retry that succeeds deletes the parts the failed
+//! attempt uploaded.
 //!
 //! # Write modes
 //!

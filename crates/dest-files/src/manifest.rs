@@ -1,6 +1,6 @@
 //! The manifest: the one file that says what is committed (see the crate docs for its form).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use spillway_core::ColumnType;
@@ -60,6 +60,17 @@ pub struct ColumnEntry {
     /// Type name: `boolean`, `int64`, `float64`, `string`, `bytes` or `json`.
     #[serde(rename = "type")]
     pub ty: String,
+    /// Whether an integer a double cannot hold exactly (|i| > 2^53) was ever written to the
+    /// column: then an `int64` column meeting a float widens to `json`, not `float64`
+    /// ([`ColumnType::widen_exact`]). Kept in the stream's columns only (false in a part's),
+    /// never cleared; written only when true, and read as false when absent (manifests
+    /// written before it existed).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub big_ints: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A saved source state.
@@ -80,15 +91,26 @@ impl StreamEntry {
     }
 }
 
-/// Columns as manifest entries.
-pub fn to_entries(schema: &TableSchema) -> Vec<ColumnEntry> {
+/// Columns as manifest entries; `big_ints` names the columns holding an integer beyond
+/// ±2^53 (see [`ColumnEntry::big_ints`]).
+pub fn to_entries(schema: &TableSchema, big_ints: &BTreeSet<String>) -> Vec<ColumnEntry> {
     schema
         .columns
         .iter()
         .map(|(name, ty)| ColumnEntry {
             name: name.clone(),
             ty: ty.name().to_string(),
+            big_ints: big_ints.contains(name),
         })
+        .collect()
+}
+
+/// The names of the columns whose entries say they hold an integer beyond ±2^53.
+pub fn big_int_columns(entries: &[ColumnEntry]) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter(|c| c.big_ints)
+        .map(|c| c.name.clone())
         .collect()
 }
 
@@ -103,4 +125,26 @@ pub fn from_entries(entries: &[ColumnEntry]) -> Result<TableSchema, String> {
         })
         .collect::<Result<_, _>>()?;
     Ok(TableSchema { columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_ints_is_optional_and_written_only_when_true() {
+        let old: ColumnEntry = serde_json::from_str(r#"{"name": "n", "type": "int64"}"#).unwrap();
+        assert!(!old.big_ints);
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"name":"n","type":"int64"}"#
+        );
+        let big = ColumnEntry {
+            big_ints: true,
+            ..old
+        };
+        let text = serde_json::to_string(&big).unwrap();
+        assert_eq!(text, r#"{"name":"n","type":"int64","big_ints":true}"#);
+        assert_eq!(serde_json::from_str::<ColumnEntry>(&text).unwrap(), big);
+    }
 }

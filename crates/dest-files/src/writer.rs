@@ -1,10 +1,13 @@
 //! The open transaction: buffered rows per stream, and how commit, finish and rollback turn
 //! them into part files and a manifest.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
+use spillway_core::schema::{SYSTEM_COLUMNS, int_fits_f64};
 use spillway_core::table::{Change, TableSchema, plan};
 use spillway_core::{Batch, Checkpoint, ColumnType, DestError, Destination, StateKey};
 use tracing::{debug, info, warn};
@@ -12,7 +15,8 @@ use tracing::{debug, info, warn};
 use crate::conform::conform;
 use crate::layout::{extension, is_part_name, part_name, stream_dir};
 use crate::manifest::{
-    MANIFEST_VERSION, Manifest, PartEntry, StateEntry, StreamEntry, from_entries, to_entries,
+    MANIFEST_VERSION, Manifest, PartEntry, StateEntry, StreamEntry, big_int_columns, from_entries,
+    to_entries,
 };
 use crate::{FilesDestination, MAX_PART_ROWS, data_error, formats, internal_error, load_manifest};
 
@@ -41,6 +45,54 @@ pub(crate) struct TxnStream {
     pub(crate) batches: Vec<RecordBatch>,
     /// The stream's columns, widened by these rows.
     pub(crate) columns: TableSchema,
+    /// The columns holding an integer beyond ±2^53, committed or in these rows (see
+    /// [`crate::manifest::ColumnEntry::big_ints`]).
+    pub(crate) big_ints: BTreeSet<String>,
+}
+
+/// Whether `array` (of logical type `ty`) holds an integer a double would round.
+fn has_big_ints(array: &dyn Array, ty: ColumnType) -> bool {
+    ty == ColumnType::Int64
+        && array
+            .as_primitive_opt::<Int64Type>()
+            .is_some_and(|a| a.iter().flatten().any(|v| !int_fits_f64(v)))
+}
+
+/// The user columns of a batch of stream `stream` as `(index, name, type)`, checked: a
+/// supported Arrow type, no name twice, no system column name (a file cannot hold two
+/// columns of one name).
+fn user_columns(
+    batch: &Batch,
+    stream: &str,
+) -> Result<Vec<(usize, String, ColumnType)>, DestError> {
+    let schema = batch.rows.schema();
+    let mut out: Vec<(usize, String, ColumnType)> = Vec::new();
+    for (i, f) in schema
+        .fields()
+        .iter()
+        .enumerate()
+        .skip(SYSTEM_COLUMNS.len())
+    {
+        let name = f.name();
+        let ty = ColumnType::of_field(f).ok_or_else(|| {
+            data_error(format!(
+                "stream {stream:?}, column {name:?}: unsupported Arrow type {}",
+                f.data_type()
+            ))
+        })?;
+        if SYSTEM_COLUMNS.contains(&name.as_str()) {
+            return Err(data_error(format!(
+                "stream {stream:?}: user column {name:?} collides with a system column"
+            )));
+        }
+        if out.iter().any(|(_, n, _)| n == name) {
+            return Err(data_error(format!(
+                "stream {stream:?}: the batch has two columns named {name:?}"
+            )));
+        }
+        out.push((i, name.clone(), ty));
+    }
+    Ok(out)
 }
 
 fn listed_parts(m: &Manifest) -> HashSet<String> {
@@ -89,24 +141,32 @@ impl FilesDestination {
             }
         }
         let mut parts = Vec::with_capacity(groups.len());
-        for (n, group) in groups.iter().enumerate() {
+        let (format, compression) = (self.config.format, self.compression);
+        for (n, group) in groups.into_iter().enumerate() {
             let file = part_name(seq, n, ext);
             let rel = format!("{dir}/{file}");
-            let data = formats::encode(self.config.format, self.compression, columns, group)
-                .map_err(|e| {
-                    data_error(format!(
-                        "stream {stream:?}: cannot write {}: {e}",
-                        self.store.describe(&rel)
-                    ))
-                })?;
+            let rows = group.iter().map(|b| b.num_rows() as u64).sum();
+            // Encoding (and compressing) is CPU-bound: off the async workers.
+            let owned = columns.clone();
+            let data = tokio::task::spawn_blocking(move || {
+                formats::encode(format, compression, &owned, &group)
+            })
+            .await
+            .map_err(|e| internal_error(format!("the encoding task failed: {e}")))?
+            .map_err(|e| {
+                data_error(format!(
+                    "stream {stream:?}: cannot write {}: {e}",
+                    self.store.describe(&rel)
+                ))
+            })?;
             let bytes = data.len() as u64;
             self.txn.uploaded.push(rel.clone());
             self.store.put(&rel, Bytes::from(data)).await?;
             parts.push(PartEntry {
                 file,
-                rows: group.iter().map(|b| b.num_rows() as u64).sum(),
+                rows,
                 bytes,
-                columns: to_entries(columns),
+                columns: to_entries(columns, &BTreeSet::new()),
             });
         }
         Ok(parts)
@@ -173,10 +233,13 @@ impl FilesDestination {
 
     pub(crate) fn txn_stream(&mut self, name: &str) -> Result<&mut TxnStream, DestError> {
         if !self.txn.streams.contains_key(name) {
-            let columns = match self.committed.streams.get(name) {
-                Some(e) => from_entries(&e.columns)
-                    .map_err(|e| data_error(format!("manifest, stream {name:?}: {e}")))?,
-                None => TableSchema::default(),
+            let (columns, big_ints) = match self.committed.streams.get(name) {
+                Some(e) => (
+                    from_entries(&e.columns)
+                        .map_err(|e| data_error(format!("manifest, stream {name:?}: {e}")))?,
+                    big_int_columns(&e.columns),
+                ),
+                None => (TableSchema::default(), BTreeSet::new()),
             };
             self.txn.streams.insert(
                 name.to_string(),
@@ -184,6 +247,7 @@ impl FilesDestination {
                     truncated: false,
                     batches: Vec::new(),
                     columns,
+                    big_ints,
                 },
             );
         }
@@ -196,20 +260,33 @@ impl FilesDestination {
     pub(crate) async fn write_inner(&mut self, batch: &Batch) -> Result<(), DestError> {
         let name = batch.stream.qualified();
         batch.check_system_columns().map_err(data_error)?;
-        let schema = batch.rows.schema();
-        let mut incoming = Vec::new();
-        for f in schema.fields().iter().skip(4) {
-            let ty = ColumnType::of_field(f).ok_or_else(|| {
-                data_error(format!(
-                    "stream {name:?}, column {:?}: unsupported Arrow type {}",
-                    f.name(),
-                    f.data_type()
-                ))
-            })?;
-            incoming.push((f.name().clone(), ty));
-        }
+        // (name, type, holds an integer beyond ±2^53)
+        let incoming: Vec<(String, ColumnType, bool)> = user_columns(batch, &name)?
+            .into_iter()
+            .map(|(i, col, ty)| (col, ty, has_big_ints(batch.rows.column(i).as_ref(), ty)))
+            .collect();
         let ts = self.txn_stream(&name)?;
-        let (target, changes) = plan(&ts.columns, &incoming);
+        // Exact widening: an Int64 meeting a Float64 becomes JSON, not Float64, when either
+        // side holds an integer a double would round (the column's committed or buffered rows,
+        // or this batch), so no value is ever changed.
+        let exact: Vec<(String, ColumnType)> = incoming
+            .iter()
+            .map(|(col, ty, big)| {
+                let ty = match ts.columns.get(col) {
+                    Some(have) => {
+                        let big = *big || ts.big_ints.contains(col);
+                        if have.widen_exact(*ty, big) == ColumnType::Json {
+                            ColumnType::Json
+                        } else {
+                            *ty
+                        }
+                    }
+                    None => *ty,
+                };
+                (col.clone(), ty)
+            })
+            .collect();
+        let (target, changes) = plan(&ts.columns, &exact);
         for c in &changes {
             match c {
                 Change::Add(col, ty) => {
@@ -222,12 +299,21 @@ impl FilesDestination {
             }
         }
         ts.columns = target;
+        ts.big_ints.extend(
+            incoming
+                .into_iter()
+                .filter(|(_, _, big)| *big)
+                .map(|(col, _, _)| col),
+        );
         if batch.num_rows() > 0 {
             ts.batches.push(batch.rows.clone());
         }
         Ok(())
     }
 
+    /// Writes the buffered rows as parts, then the manifest. The transaction is left as it
+    /// is until the manifest is written, so a failed commit can be retried (the parts it
+    /// uploaded are deleted by the commit that succeeds) or rolled back.
     pub(crate) async fn commit_inner(
         &mut self,
         key: &StateKey,
@@ -238,8 +324,9 @@ impl FilesDestination {
         next.version = MANIFEST_VERSION;
         next.seq = seq;
         let mut dropped = Vec::new();
-        let streams = std::mem::take(&mut self.txn.streams);
-        for (name, ts) in &streams {
+        // The streams with rows to write, and their directories.
+        let mut to_write = Vec::new();
+        for (name, ts) in &self.txn.streams {
             let mode = self.config.modes.of_table(name);
             let entry = next
                 .streams
@@ -248,7 +335,7 @@ impl FilesDestination {
                     dir: stream_dir(name),
                     ..StreamEntry::default()
                 });
-            entry.columns = to_entries(&ts.columns);
+            entry.columns = to_entries(&ts.columns, &ts.big_ints);
             let dir = entry.dir.clone();
             let rels = |parts: &[PartEntry]| {
                 parts
@@ -270,21 +357,29 @@ impl FilesDestination {
                     }
                 }
             }
-            if ts.batches.is_empty() {
-                continue;
+            if !ts.batches.is_empty() {
+                to_write.push((name.clone(), dir));
             }
+        }
+        for (name, dir) in to_write {
+            let ts = self
+                .txn
+                .streams
+                .get(&name)
+                .ok_or_else(|| internal_error("transaction stream vanished"))?;
+            let columns = ts.columns.clone();
             let conformed = ts
                 .batches
                 .iter()
-                .map(|b| conform(b, &ts.columns))
+                .map(|b| conform(b, &columns))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| data_error(format!("stream {name:?}: {e}")))?;
             let parts = self
-                .write_parts(name, &dir, seq, &ts.columns, conformed)
+                .write_parts(&name, &dir, seq, &columns, conformed)
                 .await?;
             let entry = next
                 .streams
-                .get_mut(name)
+                .get_mut(&name)
                 .ok_or_else(|| internal_error("manifest stream vanished"))?;
             match &mut entry.pending {
                 Some(p) => p.extend(parts),
@@ -300,8 +395,12 @@ impl FilesDestination {
             },
         );
         self.write_manifest(&next).await?;
+        // Committed: only now is the transaction emptied. Parts an earlier, failed attempt
+        // of this commit uploaded are not listed: they go with the dropped ones.
+        let listed = listed_parts(&next);
+        let txn = std::mem::take(&mut self.txn);
+        dropped.extend(txn.uploaded.into_iter().filter(|r| !listed.contains(r)));
         self.committed = next;
-        self.txn = Txn::default();
         debug!(seq, checkpoint = %checkpoint.description, "Committed.");
         self.delete_parts(&dropped).await;
         Ok(())

@@ -448,6 +448,89 @@ async fn a_failed_commit_then_rollback_deletes_its_parts() {
     );
 }
 
+#[tokio::test]
+async fn a_failed_commit_can_be_retried_with_its_rows() {
+    for (format, compression) in all_formats() {
+        let what = format!("{format:?}/{compression:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(
+            &dir_str(tmp.path()),
+            format,
+            compression,
+            StreamMode::default(),
+        );
+        let s = users();
+        let mut dest = FilesDestination::open(&c).await.unwrap();
+        scenario(&mut dest).await;
+        let blocker = tmp.path().join("_spillway_manifest.json.tmp");
+        std::fs::create_dir(&blocker).unwrap();
+        // A full reload (upsert: the old parts go at its commit) with one row.
+        dest.truncate(&s).await.unwrap();
+        dest.write(&batch(
+            &s,
+            &[("e", 80, false)],
+            vec![int("n", vec![Some(5)])],
+        ))
+        .await
+        .unwrap();
+        assert!(dest.commit(&key(), &checkpoint(8)).await.is_err(), "{what}");
+        assert_eq!(files_in(tmp.path(), "users").len(), 4, "{what}");
+        // Retried as is (no rollback, nothing rewritten): the truncate and the row are
+        // still in the transaction.
+        std::fs::remove_dir(&blocker).unwrap();
+        dest.commit(&key(), &checkpoint(8)).await.unwrap();
+        assert_scenario_state(&dest, 8).await;
+        let want = expected(&[("e", 80, vec![("n", json!(5))])]);
+        assert_eq!(rows(&dest.read_current(&s).await.unwrap()), want, "{what}");
+        // The old parts and the failed attempt's part are deleted: one part is left.
+        assert_eq!(
+            files_in(tmp.path(), "users"),
+            vec![
+                dest.current_parts(&s)[0]
+                    .trim_start_matches("users/")
+                    .to_string()
+            ],
+            "{what}"
+        );
+        let dest = FilesDestination::open(&c).await.unwrap();
+        assert_eq!(rows(&dest.read_current(&s).await.unwrap()), want, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_and_system_named_columns_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = config(
+        &dir_str(tmp.path()),
+        Format::Parquet,
+        Compression::Zstd,
+        StreamMode::default(),
+    );
+    let s = users();
+    let mut dest = FilesDestination::open(&c).await.unwrap();
+    for (cols, needle) in [
+        (
+            vec![int("n", vec![Some(1)]), text("n", vec![Some("x")])],
+            "two columns named \"n\"",
+        ),
+        (
+            vec![int("_ts", vec![Some(1)])],
+            "user column \"_ts\" collides with a system column",
+        ),
+    ] {
+        let err = dest
+            .write(&batch(&s, &[("a", 1, false)], cols))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Data, "{}", err.message);
+        assert!(err.message.contains(needle), "{}", err.message);
+    }
+    // Nothing was buffered: the commit writes no part.
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    assert!(dest.current_parts(&s).is_empty());
+    assert!(files_in(tmp.path(), "users").is_empty());
+}
+
 async fn assert_scenario_state(dest: &FilesDestination, n: i64) {
     let states = dest.list_states();
     assert_eq!(states.len(), 1);

@@ -5,7 +5,9 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use spillway_core::ColumnType;
@@ -108,19 +110,54 @@ pub(super) fn finish(
     RecordBatch::try_new(arrow_schema(columns), arrays).map_err(|e| e.to_string())
 }
 
-/// Element `i` of `a` (a column of type `ty`) as CSV text, or `None` for null: booleans
-/// `true`/`false`, integers in decimal, floats in Rust's shortest round-trip form (`5.0`,
-/// `1e20`, `-0.0`, `NaN`, `inf`, `-inf`), text and JSON as is, bytes in base64.
-pub(super) fn csv_text(a: &ArrayRef, ty: ColumnType, i: usize) -> Option<String> {
-    if a.is_null(i) {
-        return None;
+/// One column of a batch, downcast once to its Arrow array (the text writers read cells
+/// from it without a per-cell downcast or allocation).
+pub(super) enum Cells<'a> {
+    /// A column of nulls only.
+    Null,
+    Bool(&'a BooleanArray),
+    Int(&'a Int64Array),
+    Float(&'a Float64Array),
+    /// Text (`json == false`) or JSON text (`json == true`).
+    Str(&'a StringArray, bool),
+    Bin(&'a BinaryArray),
+}
+
+impl<'a> Cells<'a> {
+    /// Column `a` of logical type `ty`; the error says the array is not of that type.
+    pub(super) fn new(a: &'a ArrayRef, ty: ColumnType) -> Result<Self, String> {
+        let cells = match ty {
+            ColumnType::Null => Some(Cells::Null),
+            ColumnType::Boolean => a.as_boolean_opt().map(Cells::Bool),
+            ColumnType::Int64 => a.as_primitive_opt::<Int64Type>().map(Cells::Int),
+            ColumnType::Float64 => a.as_primitive_opt::<Float64Type>().map(Cells::Float),
+            ColumnType::Utf8 => a.as_string_opt::<i32>().map(|s| Cells::Str(s, false)),
+            ColumnType::Json => a.as_string_opt::<i32>().map(|s| Cells::Str(s, true)),
+            ColumnType::Binary => a.as_binary_opt::<i32>().map(Cells::Bin),
+        };
+        cells.ok_or_else(|| format!("a {} column is held as Arrow {}", ty.name(), a.data_type()))
     }
-    Some(match ty {
-        ColumnType::Null => return None,
-        ColumnType::Boolean => a.as_boolean().value(i).to_string(),
-        ColumnType::Int64 => a.as_primitive::<Int64Type>().value(i).to_string(),
-        ColumnType::Float64 => format!("{:?}", a.as_primitive::<Float64Type>().value(i)),
-        ColumnType::Utf8 | ColumnType::Json => a.as_string::<i32>().value(i).to_string(),
-        ColumnType::Binary => B64.encode(a.as_binary::<i32>().value(i)),
-    })
+
+    /// Whether element `i` is null.
+    pub(super) fn is_null(&self, i: usize) -> bool {
+        match self {
+            Cells::Null => true,
+            Cells::Bool(a) => a.is_null(i),
+            Cells::Int(a) => a.is_null(i),
+            Cells::Float(a) => a.is_null(i),
+            Cells::Str(a, _) => a.is_null(i),
+            Cells::Bin(a) => a.is_null(i),
+        }
+    }
+}
+
+/// Appends `bytes` in base64 to `out`.
+pub(super) fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), String> {
+    let start = out.len();
+    let len = base64::encoded_len(bytes.len(), true)
+        .ok_or_else(|| format!("{} bytes are too many to encode", bytes.len()))?;
+    out.resize(start + len, 0);
+    B64.encode_slice(bytes, &mut out[start..])
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }

@@ -2,48 +2,84 @@
 //!
 //! A null is an empty unquoted field; an empty text is `""`, so the two stay apart (DuckDB
 //! reads both as NULL unless `allow_quoted_nulls = false`). Values are written as
-//! [`super::builder::csv_text`] says; a field is quoted when it is empty or holds `,`, `"`,
-//! CR or LF, with `"` doubled.
+//! [`push_cell`] says; a field is quoted when it is empty or holds `,`, `"`, CR or LF, with
+//! `"` doubled.
+
+use std::io::Write as _;
 
 use arrow_array::RecordBatch;
 use spillway_core::table::TableSchema;
 
-use super::builder::{ColBuilder, all_columns, csv_text, finish};
+use super::builder::{Cells, ColBuilder, all_columns, finish, push_base64};
 
-fn push_field(out: &mut String, v: Option<&str>) {
+/// Appends a field: nothing for null, else the text, quoted if it must be.
+fn push_field(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         None => {}
-        Some(s) if s.is_empty() || s.contains([',', '"', '\r', '\n']) => {
-            out.push('"');
-            out.push_str(&s.replace('"', "\"\""));
-            out.push('"');
+        Some(s) if s.is_empty() || s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) => {
+            out.push(b'"');
+            for (k, part) in s.split('"').enumerate() {
+                if k > 0 {
+                    out.extend_from_slice(b"\"\"");
+                }
+                out.extend_from_slice(part.as_bytes());
+            }
+            out.push(b'"');
         }
-        Some(s) => out.push_str(s),
+        Some(s) => out.extend_from_slice(s.as_bytes()),
     }
+}
+
+/// Appends element `i` as a field: nothing for null, booleans `true`/`false`, integers in
+/// decimal, floats in Rust's shortest round-trip form (`5.0`, `1e20`, `-0.0`, `NaN`, `inf`,
+/// `-inf`), text and JSON as is, bytes in base64 (`""` when empty).
+fn push_cell(out: &mut Vec<u8>, cells: &Cells<'_>, i: usize) -> Result<(), String> {
+    if cells.is_null(i) {
+        return Ok(());
+    }
+    match cells {
+        Cells::Null => {}
+        Cells::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
+        Cells::Int(a) => write!(out, "{}", a.value(i)).map_err(|e| e.to_string())?,
+        Cells::Float(a) => write!(out, "{:?}", a.value(i)).map_err(|e| e.to_string())?,
+        Cells::Str(a, _) => push_field(out, Some(a.value(i))),
+        Cells::Bin(a) => match a.value(i) {
+            [] => out.extend_from_slice(b"\"\""),
+            b => push_base64(out, b)?,
+        },
+    }
+    Ok(())
 }
 
 pub(super) fn encode(columns: &TableSchema, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
     let all = all_columns(columns);
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (c, (name, _)) in all.iter().enumerate() {
         if c > 0 {
-            out.push(',');
+            out.push(b',');
         }
         push_field(&mut out, Some(name));
     }
-    out.push('\n');
+    out.push(b'\n');
     for b in batches {
+        let cells = all
+            .iter()
+            .enumerate()
+            .map(|(c, (name, ty))| {
+                Cells::new(b.column(c), *ty).map_err(|e| format!("column {name:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         for row in 0..b.num_rows() {
-            for (c, (_, ty)) in all.iter().enumerate() {
+            for (c, col) in cells.iter().enumerate() {
                 if c > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                push_field(&mut out, csv_text(b.column(c), *ty, row).as_deref());
+                push_cell(&mut out, col, row)?;
             }
-            out.push('\n');
+            out.push(b'\n');
         }
     }
-    Ok(out.into_bytes())
+    Ok(out)
 }
 
 /// Splits CSV text into records of fields; `None` is an empty unquoted field.
@@ -136,7 +172,7 @@ mod tests {
 
     #[test]
     fn quoting_round_trips() {
-        let mut line = String::new();
+        let mut line = Vec::new();
         for (i, v) in [
             Some("a,b"),
             None,
@@ -148,12 +184,12 @@ mod tests {
         .enumerate()
         {
             if i > 0 {
-                line.push(',');
+                line.push(b',');
             }
             push_field(&mut line, *v);
         }
-        line.push('\n');
-        let parsed = parse(&line).unwrap();
+        line.push(b'\n');
+        let parsed = parse(&String::from_utf8(line).unwrap()).unwrap();
         assert_eq!(
             parsed,
             vec![vec![
