@@ -21,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+mod prefetch;
 mod read;
 mod read_data_sync;
 pub mod retry;

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::client::ConvexClient;
 use crate::convert::{Row, decode_row, row_stream, to_batch};
+use crate::prefetch::Prefetch;
 use crate::retry::RetryPolicy;
 use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
 
@@ -235,17 +236,33 @@ impl Reader<'_> {
             }
         };
         let mut page_no = 0u64;
+        let mut ahead = Prefetch::none();
         loop {
             page_no += 1;
             let client = self.client;
             let selection = self.selection;
+            let retry = self.retry;
             let (s, c) = (snapshot, cursor.clone());
-            let page = self
-                .retry
-                .run("list_snapshot", || {
-                    client.list_snapshot(s, c.as_deref(), selection)
+            let page = ahead
+                .take_or(|| {
+                    retry.run("list_snapshot", || {
+                        client.list_snapshot(s, c.as_deref(), selection)
+                    })
                 })
                 .await?;
+            if page.has_more
+                && let Some(next) = page.cursor.clone()
+            {
+                let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+                let at = Some(page.snapshot);
+                ahead.start(async move {
+                    retry
+                        .run("list_snapshot", || {
+                            client.list_snapshot(at, Some(&next), &selection)
+                        })
+                        .await
+                });
+            }
             if let Some(expected) = snapshot
                 && page.snapshot != expected
             {
@@ -303,15 +320,27 @@ impl Reader<'_> {
         mut seen: BTreeSet<String>,
     ) -> Result<(DeltaCursor, BTreeSet<String>), SourceError> {
         let mut page_no = 0u64;
+        let mut ahead = Prefetch::none();
         loop {
             page_no += 1;
             let client = self.client;
             let selection = self.selection;
+            let retry = self.retry;
             let c = cursor.0;
-            let page = self
-                .retry
-                .run("document_deltas", || client.document_deltas(c, selection))
+            let page = ahead
+                .take_or(|| retry.run("document_deltas", || client.document_deltas(c, selection)))
                 .await?;
+            if page.has_more {
+                let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+                let next = page.cursor;
+                ahead.start(async move {
+                    retry
+                        .run("document_deltas", || {
+                            client.document_deltas(next, &selection)
+                        })
+                        .await
+                });
+            }
             let where_ = format!("deltas after cursor {c}");
             let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
             debug!(

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use crate::client::ApiError;
 use crate::config::ApiMode;
 use crate::convert::{Row, decode_sync_value, stream_of};
+use crate::prefetch::Prefetch;
 use crate::read::{MAX_RESTARTS, Reader};
 use crate::state::{ConvexState, DataSyncCursor, DeltaCursor, Position, STATE_VERSION};
 
@@ -147,17 +148,33 @@ impl Reader<'_> {
         }
         let mut restarts = 0;
         let mut page_no = 0u64;
+        let mut ahead = Prefetch::none();
         loop {
             page_no += 1;
             let client = self.client;
             let selection = self.selection;
+            let retry = self.retry;
             let c = cursor.clone();
-            let page = match self
-                .retry
-                .run("data sync", || client.data_sync(c.as_deref(), selection))
+            let page = match ahead
+                .take_or(|| retry.run("data sync", || client.data_sync(c.as_deref(), selection)))
                 .await
             {
-                Ok(p) => p,
+                Ok(p) => {
+                    // Ask for the next page while this one is converted and written.
+                    if !matches!(p.status, DataSyncStatus::UpToDate { .. })
+                        && !p.pagination.next_cursor.is_empty()
+                    {
+                        let (client, selection, retry) =
+                            (client.clone(), selection.clone(), retry.clone());
+                        let next = p.pagination.next_cursor.clone();
+                        ahead.start(async move {
+                            retry
+                                .run("data sync", || client.data_sync(Some(&next), &selection))
+                                .await
+                        });
+                    }
+                    p
+                }
                 // Only before anything was read: later, a 404 is an error like any other.
                 Err(e) if not_offered(&e) && page_no == 1 => {
                     return Err(Fallback::NotOffered(e));
