@@ -347,3 +347,50 @@ async fn a_full_refresh_through_data_sync_empties_vanished_tables() {
     let only = [StreamId::new("", "a")];
     assert!(fx.mismatches(Some(&only)).unwrap().is_empty());
 }
+
+/// Changing `tables`: the new selection gets its own position and a snapshot of its tables;
+/// rows of a table that left the selection stay as they were (no truncate), like the server's
+/// own reconciliation of a deselected table (spec §17.31).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selection_change_snapshots_the_new_selection() {
+    let fx = small_pages().await;
+    fx.emulator.seed_sample(20).unwrap();
+    let with_tables = |tables: &[&str]| {
+        Arc::new(
+            ConvexSource::try_new(ConvexConfig {
+                api: ApiMode::DataSync,
+                tables: Some(tables.iter().map(|t| t.to_string()).collect()),
+                ..fx.convex_config()
+            })
+            .unwrap(),
+        )
+    };
+    fx.sync_with(with_tables(&["users"]), &SyncOptions::default())
+        .await
+        .unwrap();
+    let users = [StreamId::new("", "users")];
+    assert!(fx.mismatches(Some(&users)).unwrap().is_empty());
+    assert_eq!(rows(&fx, "messages"), 0);
+    let users_before = rows(&fx, "users");
+    fx.emulator
+        .apply(vec![insert("messages", [("text", s("hello"))])])
+        .unwrap();
+    fx.sync_with(with_tables(&["users", "messages"]), &SyncOptions::default())
+        .await
+        .unwrap();
+    let both = [StreamId::new("", "users"), StreamId::new("", "messages")];
+    assert!(fx.mismatches(Some(&both)).unwrap().is_empty());
+    // Back to users only: messages keeps its rows, users goes on from its own cursor.
+    let id = match &fx.emulator.live_documents("", "users")[0]["_id"] {
+        Value::String(id) => id.clone(),
+        other => panic!("{other:?}"),
+    };
+    fx.emulator.apply(vec![delete(&id)]).unwrap();
+    let messages = rows(&fx, "messages");
+    fx.sync_with(with_tables(&["users"]), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(fx.mismatches(Some(&users)).unwrap().is_empty());
+    assert_eq!(rows(&fx, "users"), users_before - 1);
+    assert_eq!(rows(&fx, "messages"), messages);
+}
