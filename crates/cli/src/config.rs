@@ -26,6 +26,9 @@ pub struct Config {
     pub destination: Vec<DestinationConfig>,
     /// Every run must read everything again (the destinations use `replace`).
     pub full_read: bool,
+    /// `commit_interval` (default 2 s): the least time between two commits of a destination;
+    /// `"0s"` commits every page.
+    pub commit_interval: std::time::Duration,
 }
 
 /// `[source]`, by `kind`.
@@ -111,6 +114,8 @@ struct RawConfig {
     source: toml::Table,
     #[serde(default)]
     destination: Vec<toml::Table>,
+    #[serde(default)]
+    commit_interval: Option<String>,
 }
 
 /// Reads, parses, expands and validates a config file.
@@ -197,6 +202,11 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         source,
         destination,
         full_read: false,
+        commit_interval: match &raw.commit_interval {
+            None => spillway_engine::SyncOptions::default().commit_interval,
+            Some(v) => spillway_source_convex::config::parse_duration(v)
+                .map_err(|e| file(format!("commit_interval: {e}")))?,
+        },
     };
     match &mut config.source {
         SourceConfig::Convex(c) => {

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::SyncReport;
+use crate::commit::Pending;
 use crate::run::{EngineError, SyncOptions, read_events};
 
 /// A destination as the engine holds it (boxed destinations are `'static`; spelling the
@@ -60,6 +61,8 @@ struct Lane<'a> {
     /// Rows with `_ts` at or before this are already in the destination (see module docs).
     skip_through: Option<i64>,
     uncommitted: bool,
+    /// Checkpoints received but not committed yet ([`crate::commit`]).
+    pending: Pending,
 }
 
 impl Lane<'_> {
@@ -99,6 +102,7 @@ pub async fn sync_fan_out(
             saved: None,
             skip_through: None,
             uncommitted: false,
+            pending: Pending::new(),
         };
         // Loaded even for a full refresh: the source then starts over but can still see what
         // the destination holds (e.g. which tables to empty).
@@ -197,7 +201,7 @@ async fn read_into(
         for lane in lanes.iter_mut().filter(|l| l.live()) {
             let r = &mut lane.run.report;
             r.peak_rows_in_flight = r.peak_rows_in_flight.max(in_flight);
-            apply(source.as_ref(), lane, &key, &delivery.event).await;
+            apply(source.as_ref(), lane, &key, &delivery.event, options).await;
         }
         if lanes.iter().all(|l| !l.live()) {
             break;
@@ -220,6 +224,14 @@ async fn read_into(
         }
     };
     for lane in lanes.iter_mut() {
+        // The read is complete: its last checkpoint is committed whatever the interval.
+        if lane.live()
+            && source_result.is_ok()
+            && let Some(cp) = lane.pending.take()
+            && let Err(e) = commit(lane, &key, &cp).await
+        {
+            lane.fail(e);
+        }
         if lane.live() {
             match &source_result {
                 Ok(()) if !lane.uncommitted => {
@@ -248,6 +260,7 @@ async fn read_into(
                 warn!(destination = %lane.run.name, error = %e, "Rollback failed.");
             }
             lane.uncommitted = false;
+            lane.pending.reset();
         }
         if lane.run.error.is_none() {
             let r = &lane.run.report;
@@ -256,8 +269,24 @@ async fn read_into(
     }
 }
 
+/// Commits `cp` with everything written since the last commit.
+async fn commit(lane: &mut Lane<'_>, key: &StateKey, cp: &Checkpoint) -> Result<(), DestError> {
+    lane.dest.commit(key, cp).await?;
+    lane.run.report.checkpoints += 1;
+    lane.run.report.last_checkpoint = Some(cp.description.clone());
+    lane.uncommitted = false;
+    lane.pending.reset();
+    Ok(())
+}
+
 /// Applies one event to one lane, recording a failure in the lane.
-async fn apply(source: &dyn Source, lane: &mut Lane<'_>, key: &StateKey, event: &SourceEvent) {
+async fn apply(
+    source: &dyn Source,
+    lane: &mut Lane<'_>,
+    key: &StateKey,
+    event: &SourceEvent,
+    options: &SyncOptions,
+) {
     let result = match event {
         SourceEvent::Batch(batch) => {
             let filtered;
@@ -276,6 +305,8 @@ async fn apply(source: &dyn Source, lane: &mut Lane<'_>, key: &StateKey, event: 
                 None => batch,
             };
             count(&mut lane.run.report, batch);
+            lane.pending
+                .wrote(batch.rows.get_array_memory_size() as u64);
             lane.uncommitted = true;
             lane.dest.write(batch).await
         }
@@ -283,6 +314,7 @@ async fn apply(source: &dyn Source, lane: &mut Lane<'_>, key: &StateKey, event: 
             // A full reload: every destination takes it whole.
             lane.skip_through = None;
             lane.run.report.truncates += 1;
+            lane.pending.wrote(0);
             lane.uncommitted = true;
             lane.dest.truncate(stream).await
         }
@@ -290,13 +322,14 @@ async fn apply(source: &dyn Source, lane: &mut Lane<'_>, key: &StateKey, event: 
             if already_past(source, lane, cp) {
                 return;
             }
-            let r = lane.dest.commit(key, cp).await;
-            if r.is_ok() {
-                lane.run.report.checkpoints += 1;
-                lane.run.report.last_checkpoint = Some(cp.description.clone());
-                lane.uncommitted = false;
+            if !lane
+                .pending
+                .due(options.commit_interval, options.max_in_flight_bytes as u64)
+            {
+                lane.pending.defer(cp);
+                return;
             }
-            r
+            commit(lane, key, cp).await
         }
     };
     if let Err(e) = result {

@@ -6,7 +6,8 @@
 //! ```
 //! The source runs as its own task; the channel is bounded in bytes, so a slow destination
 //! stops the source and memory stays flat whatever the table size. A checkpoint is committed
-//! by the destination together with the rows before it, and only then counts as saved.
+//! by the destination together with the rows before it, and only then counts as saved;
+//! checkpoints are grouped into one commit per `commit_interval` (see `SyncOptions`).
 //!
 //! ```no_run
 //! # async fn demo(source: std::sync::Arc<dyn spillway_core::Source>, mut dest: Box<dyn spillway_core::Destination>) {
@@ -16,6 +17,7 @@
 //! # }
 //! ```
 
+mod commit;
 mod fan_out;
 mod report;
 mod run;

@@ -17,8 +17,13 @@ use crate::fan_out::{DestinationRun, DynDestination, sync_fan_out};
 pub struct SyncOptions {
     /// Ignore saved state and re-read everything.
     pub full_refresh: bool,
-    /// Bytes of Arrow data allowed in flight between source and destination.
+    /// Bytes of Arrow data allowed in flight between source and destination; also the most
+    /// written into one destination transaction before its checkpoint is committed.
     pub max_in_flight_bytes: usize,
+    /// The least time between two commits of a destination (default 2 s): checkpoints in
+    /// between are superseded by the next one, and the last of a read is always committed.
+    /// `Duration::ZERO` commits every checkpoint (every page).
+    pub commit_interval: Duration,
 }
 
 impl Default for SyncOptions {
@@ -26,6 +31,7 @@ impl Default for SyncOptions {
         SyncOptions {
             full_refresh: false,
             max_in_flight_bytes: 64 << 20,
+            commit_interval: Duration::from_secs(2),
         }
     }
 }

@@ -23,3 +23,12 @@ pub use compare::{Mismatch, compare_duckdb_with_emulator, compare_with_emulator}
 pub use dump::dump;
 pub use fixture::{ADMIN_KEY, Fixture};
 pub use hooks::{HookedDestination, Hooks};
+
+/// Sync options that commit every checkpoint (every page), for tests of page-level resume:
+/// the default groups checkpoints into one commit per `commit_interval`.
+pub fn per_page() -> spillway_engine::SyncOptions {
+    spillway_engine::SyncOptions {
+        commit_interval: std::time::Duration::ZERO,
+        ..spillway_engine::SyncOptions::default()
+    }
+}

@@ -17,7 +17,7 @@ use serde_json::json;
 use spillway_convex_protocol::Value;
 use spillway_core::ErrorKind;
 use spillway_emulator::EmulatorConfig;
-use spillway_engine::{EngineError, SyncOptions};
+use spillway_engine::EngineError;
 use spillway_source_convex::retry::RetryPolicy;
 use spillway_source_convex::{ApiMode, ConvexConfig, ConvexSource};
 use spillway_testkit::docs::insert;
@@ -61,7 +61,7 @@ async fn fails_after_the_first_page(
     kind: ErrorKind,
 ) -> String {
     let err = fx
-        .sync_with(source, &SyncOptions::default())
+        .sync_with(source, &spillway_testkit::per_page())
         .await
         .unwrap_err();
     let EngineError::Source(e) = &err else {
@@ -161,7 +161,9 @@ async fn documents_far_over_1_mib_on_the_wire_are_synced() {
         })
         .await
     };
-    fx.sync_with(source, &SyncOptions::default()).await.unwrap();
+    fx.sync_with(source, &spillway_testkit::per_page())
+        .await
+        .unwrap();
     let mut dest = fx.open_dest();
     let rows = dest
         .query_json("SELECT table_name FROM duckdb_columns() WHERE column_name = 'huge'")
@@ -209,7 +211,10 @@ async fn a_field_whose_type_changes_on_every_page_keeps_every_value() {
             .apply(vec![insert("drift", [("v", v)])])
             .unwrap();
     }
-    let report = fx.sync().await.unwrap();
+    let report = fx
+        .sync_with(fx.source(), &spillway_testkit::per_page())
+        .await
+        .unwrap();
     assert!(report.checkpoints >= 10, "{report:?}");
     fx.assert_synced();
 }

@@ -121,9 +121,14 @@ async fn expired_snapshot_restarts_and_removes_rows_deleted_meanwhile() {
         ..Default::default()
     };
     let mut dest = spillway_testkit::HookedDestination::new(fx.open_dest(), hooks);
-    let _ = spillway_engine::sync_once(fx.source(), &mut dest, &SyncOptions::default(), &cancel)
-        .await
-        .unwrap_err();
+    let _ = spillway_engine::sync_once(
+        fx.source(),
+        &mut dest,
+        &spillway_testkit::per_page(),
+        &cancel,
+    )
+    .await
+    .unwrap_err();
     drop(dest);
     // Rows already copied get deleted, then the snapshot expires.
     let users = fx.emulator.live_documents("", "users");
@@ -159,7 +164,7 @@ async fn expired_snapshot_restarts_and_removes_rows_deleted_meanwhile() {
     fx2.emulator.expire_before(fx2.emulator.current_ts());
     let strict = source_with(&fx2, |c| c.resnapshot_on_expiry = false);
     let err = fx2
-        .sync_with(strict, &SyncOptions::default())
+        .sync_with(strict, &spillway_testkit::per_page())
         .await
         .unwrap_err();
     let EngineError::Source(e) = &err else {
@@ -223,7 +228,7 @@ async fn resnapshot_and_full_refresh_empty_a_dropped_table() {
     fx.emulator.drop_table("", "users").unwrap();
     let full = SyncOptions {
         full_refresh: true,
-        ..SyncOptions::default()
+        ..spillway_testkit::per_page()
     };
     fx.sync_with(fx.source(), &full).await.unwrap();
     fx.assert_synced();
@@ -247,7 +252,7 @@ async fn table_selection_and_new_tables() {
     let selected = source_with(&fx, |c| {
         c.tables = Some(vec!["users".into(), "waitlist/entries".into()]);
     });
-    fx.sync_with(selected, &SyncOptions::default())
+    fx.sync_with(selected, &spillway_testkit::per_page())
         .await
         .unwrap();
     let only = [

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use spillway_emulator::{EmulatorConfig, LoggedRequest};
-use spillway_engine::{CancellationToken, EngineError, SyncOptions, sync_once};
+use spillway_engine::{CancellationToken, EngineError, sync_once};
 use spillway_testkit::docs::{delete, insert, s};
 use spillway_testkit::{Fixture, HookedDestination, Hooks};
 
@@ -23,9 +23,14 @@ async fn fixture() -> Fixture {
 /// Runs one sync through `hooks`; returns its error (it must fail).
 async fn interrupted(fx: &Fixture, hooks: Hooks, cancel: &CancellationToken) -> EngineError {
     let mut dest = HookedDestination::new(fx.open_dest(), hooks);
-    sync_once(fx.source(), &mut dest, &SyncOptions::default(), cancel)
-        .await
-        .expect_err("the sync should have been interrupted")
+    sync_once(
+        fx.source(),
+        &mut dest,
+        &spillway_testkit::per_page(),
+        cancel,
+    )
+    .await
+    .expect_err("the sync should have been interrupted")
 }
 
 fn calls<'a>(log: &'a [LoggedRequest], path: &str) -> Vec<&'a LoggedRequest> {
@@ -155,4 +160,44 @@ async fn cancelled_deltas_resume_from_the_persisted_cursor_verbatim() {
         calls(&log, "/api/list_snapshot").is_empty(),
         "the rerun re-snapshotted"
     );
+}
+
+/// By default checkpoints are grouped: within `commit_interval` only the last one is
+/// committed (with every row before it); per page, each is. Both end equal to the source.
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_are_grouped_into_one_commit_per_interval() {
+    let per_page = fixture().await;
+    let report = per_page
+        .sync_with(per_page.source(), &spillway_testkit::per_page())
+        .await
+        .unwrap();
+    let pages = report.checkpoints;
+    assert!(pages > 10, "{report:?}");
+    per_page.assert_synced();
+
+    let grouped = fixture().await;
+    let options = spillway_engine::SyncOptions {
+        commit_interval: std::time::Duration::from_secs(3600),
+        ..spillway_engine::SyncOptions::default()
+    };
+    let report = grouped.sync_with(grouped.source(), &options).await.unwrap();
+    assert_eq!(
+        report.checkpoints, 1,
+        "only the last checkpoint: {report:?}"
+    );
+    assert_eq!(report.rows, 400);
+    grouped.assert_synced();
+    // A byte bound below one page's size commits again at every checkpoint after rows (one
+    // with nothing written since the last commit may wait for the next).
+    let bounded = fixture().await;
+    let options = spillway_engine::SyncOptions {
+        max_in_flight_bytes: 1,
+        ..options
+    };
+    let report = bounded.sync_with(bounded.source(), &options).await.unwrap();
+    assert!(
+        report.checkpoints > pages / 2,
+        "{report:?} vs {pages} pages"
+    );
+    bounded.assert_synced();
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use spillway_core::ErrorKind;
 use spillway_emulator::{EmulatorConfig, Fault, FaultRule};
-use spillway_engine::{EngineError, SyncOptions};
+use spillway_engine::EngineError;
 use spillway_source_convex::ConvexSource;
 use spillway_source_convex::retry::RetryPolicy;
 use spillway_testkit::Fixture;
@@ -49,7 +49,7 @@ fn quick_source(
 }
 
 async fn source_error(fx: &Fixture, source: Arc<ConvexSource>) -> spillway_core::SourceError {
-    match fx.sync_with(source, &SyncOptions::default()).await {
+    match fx.sync_with(source, &spillway_testkit::per_page()).await {
         Err(EngineError::Source(e)) => e,
         other => panic!("expected a source error, got {other:?}"),
     }
@@ -102,7 +102,7 @@ async fn twenty_percent_mixed_transient_faults_converge() {
     fx.emulator.set_fault_seed(2026);
     fx.emulator.inject_all(FaultRule::transient_mix(0.2));
     let source = quick_source(&fx, |_| {});
-    fx.sync_with(source.clone(), &SyncOptions::default())
+    fx.sync_with(source.clone(), &spillway_testkit::per_page())
         .await
         .unwrap();
     fx.assert_synced();
@@ -114,7 +114,7 @@ async fn twenty_percent_mixed_transient_faults_converge() {
                 .apply(random_tx(&mut rng, &mut live, 15))
                 .unwrap();
         }
-        fx.sync_with(source.clone(), &SyncOptions::default())
+        fx.sync_with(source.clone(), &spillway_testkit::per_page())
             .await
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         let diffs = fx.mismatches(None).unwrap();
@@ -144,7 +144,7 @@ async fn a_hang_past_the_request_timeout_is_retried() {
             .on_endpoint(SNAPSHOT)
             .after(2),
     );
-    fx.sync_with(quick_source(&fx, |_| {}), &SyncOptions::default())
+    fx.sync_with(quick_source(&fx, |_| {}), &spillway_testkit::per_page())
         .await
         .unwrap();
     fx.assert_synced();
@@ -171,7 +171,7 @@ async fn retry_after_is_waited_for() {
         .after(1),
     );
     let started = Instant::now();
-    fx.sync_with(quick_source(&fx, |_| {}), &SyncOptions::default())
+    fx.sync_with(quick_source(&fx, |_| {}), &spillway_testkit::per_page())
         .await
         .unwrap();
     // The policy's own backoff here is at most 50 ms; only Retry-After explains a second.
@@ -249,7 +249,7 @@ async fn expired_cursors_mid_run_restart_the_snapshot() {
     );
     fx.emulator
         .inject(FaultRule::next(1, Fault::invalid_window()).on_endpoint(DELTAS));
-    fx.sync_with(quick_source(&fx, |_| {}), &SyncOptions::default())
+    fx.sync_with(quick_source(&fx, |_| {}), &spillway_testkit::per_page())
         .await
         .unwrap();
     fx.assert_synced();

@@ -32,6 +32,7 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
     }
     let options = SyncOptions {
         full_refresh: args.full_refresh || config.full_read,
+        commit_interval: config.commit_interval,
         ..SyncOptions::default()
     };
     let mut dests: Vec<&mut DynDestination> = destinations.iter_mut().map(|d| d.as_mut()).collect();

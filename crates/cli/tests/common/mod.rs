@@ -98,17 +98,16 @@ pub fn fixture_config(f: &Fixture) -> PathBuf {
     )
 }
 
-/// [`fixture_config`] reading through the legacy API (tests of its snapshot/deltas phases).
+/// [`fixture_config`] reading through the legacy API and committing every page (tests of its
+/// snapshot/deltas phases and of page-level resume).
 pub fn legacy_fixture_config(f: &Fixture) -> PathBuf {
-    write_config(
-        f.dir(),
-        &config_text(
-            &f.url,
-            ADMIN_KEY,
-            &f.db_path,
-            "retry_for = \"10s\"\napi = \"legacy\"",
-        ),
-    )
+    let text = config_text(
+        &f.url,
+        ADMIN_KEY,
+        &f.db_path,
+        "retry_for = \"10s\"\napi = \"legacy\"",
+    );
+    write_config(f.dir(), &format!("commit_interval = \"0s\"\n{text}"))
 }
 
 /// A path as the `&str` the binary's arguments need.
