@@ -16,6 +16,7 @@ use spillway_source_convex::{ConvexConfig, Secret};
 
 use crate::config_errors::{Section, one_line_toml_error};
 use crate::config_modes::{StreamSection, full_read_required, write_modes};
+use crate::memory::{DEFAULT_MEMORY_LIMIT, parse_memory_limit};
 
 /// The whole file.
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub struct Config {
     pub destination: Vec<DestinationConfig>,
     /// Every run must read everything again (the destinations use `replace`).
     pub full_read: bool,
+    /// `memory_limit` in bytes (default 256 MB): a quarter of it bounds the data in flight
+    /// between source and destinations.
+    pub memory_limit: u64,
 }
 
 /// `[source]`, by `kind`.
@@ -111,6 +115,8 @@ struct RawConfig {
     source: toml::Table,
     #[serde(default)]
     destination: Vec<toml::Table>,
+    #[serde(default)]
+    memory_limit: Option<toml::Value>,
 }
 
 /// Reads, parses, expands and validates a config file.
@@ -197,6 +203,10 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         source,
         destination,
         full_read: false,
+        memory_limit: match &raw.memory_limit {
+            None => DEFAULT_MEMORY_LIMIT,
+            Some(v) => parse_memory_limit(v).map_err(|e| file(format!("memory_limit: {e}")))?,
+        },
     };
     match &mut config.source {
         SourceConfig::Convex(c) => {
@@ -296,6 +306,18 @@ path = "convex.duckdb"
         assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
         assert_eq!(c.destination[0].modes(), &WriteModes::default());
         assert!(!c.full_read);
+    }
+
+    #[test]
+    fn memory_limit_defaults_to_256_mb_and_parses_sizes() {
+        assert_eq!(p(GOOD).unwrap().memory_limit, 256 << 20);
+        let c = p(&format!("memory_limit = \"1 GB\"\n{GOOD}")).unwrap();
+        assert_eq!(c.memory_limit, 1 << 30);
+        let e = format!(
+            "{:#}",
+            p(&format!("memory_limit = \"huge\"\n{GOOD}")).unwrap_err()
+        );
+        assert!(e.contains("spillway.toml: memory_limit:"), "{e}");
     }
 
     #[test]
