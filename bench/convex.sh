@@ -147,6 +147,7 @@ run_size() {
     measure spillway_full "$spillway" sync -c "$work/spillway.toml"
     docs=$(sed -n 's/.*: \([0-9]*\) rows written.*/\1/p' "$work/spillway_full.out" | head -n 1)
     spill_rate=$(rate "${docs:-0}" "$wall")
+    local spill_rss="$rss"
     row "$n" "spillway sync, full → DuckDB" "${docs:-—}" "$wall" "$spill_rate" \
         "$(mbps "${bytes:-0}" "$wall")" "$rss" "$status"
 
@@ -176,6 +177,7 @@ run_size() {
 
     summary+=("- N = $n: spillway full sync = **$(ratio "$spill_rate" "$limit_rate")×** the limit's docs/s (target ≥ 0.8×); \
 **$(ratio "$spill_rate" "$air_rate")×** Airbyte + PyAirbyte (target ≥ 30×); no-change incremental sync ${noop} s (target < 1 s); \
+spillway full-sync peak RSS ${spill_rss} MB (target ≤ 256 MB, flat from 1 M to 10 M); \
 emulator seeded in $seed, its RSS $emu_rss MB; response bytes $(awk -v b="${bytes:-0}" -v n="$n" 'BEGIN { printf "%.1f MB (%.0f B/doc)", b / 1e6, b / n }').")
 }
 
