@@ -120,6 +120,10 @@ pub struct EmulatorArgs {
     /// Seed this many sample documents across several tables.
     #[arg(long, default_value_t = 0)]
     pub sample: usize,
+    /// Seed this many benchmark documents (0.5–2 KB each) into customers, products, orders and
+    /// events; `POST /_emulator/bench/touch {"percent":1}` then updates 1% of them.
+    #[arg(long, default_value_t = 0)]
+    pub bench_docs: usize,
     /// The deploy key to accept (default: a fixed development key, printed at start).
     #[arg(long, env = "SPILLWAY_EMULATOR_KEY", hide_env_values = true)]
     pub deploy_key: Option<String>,

@@ -16,6 +16,7 @@ use spillway_source_convex::{ConvexConfig, Secret};
 
 use crate::config_errors::{Section, one_line_toml_error};
 use crate::config_modes::{StreamSection, full_read_required, write_modes};
+use crate::memory::{DEFAULT_MEMORY_LIMIT, parse_memory_limit};
 
 /// The whole file.
 #[derive(Debug)]
@@ -29,6 +30,9 @@ pub struct Config {
     /// `commit_interval` (default 2 s): the least time between two commits of a destination;
     /// `"0s"` commits every page.
     pub commit_interval: std::time::Duration,
+    /// `memory_limit` in bytes (default 256 MB): a quarter of it bounds the data in flight
+    /// between source and destinations.
+    pub memory_limit: u64,
 }
 
 /// `[source]`, by `kind`.
@@ -116,6 +120,7 @@ struct RawConfig {
     destination: Vec<toml::Table>,
     #[serde(default)]
     commit_interval: Option<String>,
+    memory_limit: Option<toml::Value>,
 }
 
 /// Reads, parses, expands and validates a config file.
@@ -206,6 +211,10 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             None => spillway_engine::SyncOptions::default().commit_interval,
             Some(v) => spillway_source_convex::config::parse_duration(v)
                 .map_err(|e| file(format!("commit_interval: {e}")))?,
+        },
+        memory_limit: match &raw.memory_limit {
+            None => DEFAULT_MEMORY_LIMIT,
+            Some(v) => parse_memory_limit(v).map_err(|e| file(format!("memory_limit: {e}")))?,
         },
     };
     match &mut config.source {
@@ -306,6 +315,18 @@ path = "convex.duckdb"
         assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
         assert_eq!(c.destination[0].modes(), &WriteModes::default());
         assert!(!c.full_read);
+    }
+
+    #[test]
+    fn memory_limit_defaults_to_256_mb_and_parses_sizes() {
+        assert_eq!(p(GOOD).unwrap().memory_limit, 256 << 20);
+        let c = p(&format!("memory_limit = \"1 GB\"\n{GOOD}")).unwrap();
+        assert_eq!(c.memory_limit, 1 << 30);
+        let e = format!(
+            "{:#}",
+            p(&format!("memory_limit = \"huge\"\n{GOOD}")).unwrap_err()
+        );
+        assert!(e.contains("spillway.toml: memory_limit:"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod config_errors;
 mod config_modes;
+mod memory;
 mod setup;
 
 use std::process::ExitCode;

@@ -123,6 +123,17 @@ async fn sync_then_state_show_and_reset() {
     assert_ok(&r);
     assert!(r.stdout.contains("300 rows written"), "{}", r.stdout);
     assert!(
+        r.stdout.contains(" MB, ") && r.stdout.contains(" rows/s)"),
+        "{}",
+        r.stdout
+    );
+    let rss = if cfg!(target_os = "linux") {
+        "\npeak RSS: "
+    } else {
+        "\npeak RSS: unknown"
+    };
+    assert!(r.stdout.contains(rss), "{}", r.stdout);
+    assert!(
         r.stdout.contains("position: data sync ") && r.stdout.contains("upToDate"),
         "{}",
         r.stdout

@@ -23,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod auth;
+mod bench_data;
 mod control;
 mod data_sync;
 mod encode;
@@ -162,7 +163,9 @@ impl Emulator {
 
     /// The axum app: `/api/*` export routes plus the `/_emulator/*` control plane.
     pub fn router(&self) -> axum::Router {
-        handlers::router(self.shared.clone()).merge(control::router(self.clone()))
+        handlers::router(self.shared.clone())
+            .merge(control::router(self.clone()))
+            .merge(bench_data::router(self.clone()))
     }
 
     /// Binds `addr` (port 0 picks a free port), serves in a background task and returns at once.

@@ -27,6 +27,17 @@ pub async fn run(args: &EmulatorArgs) -> Result<()> {
             .seed_sample(args.sample)
             .context("seeding sample data")?;
     }
+    if args.bench_docs > 0 {
+        let started = std::time::Instant::now();
+        emulator
+            .seed_bench(args.bench_docs)
+            .context("seeding benchmark data")?;
+        println!(
+            "seeded {} benchmark documents in {:.1?}",
+            args.bench_docs,
+            started.elapsed()
+        );
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let server = emulator
         .serve(addr)

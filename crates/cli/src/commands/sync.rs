@@ -8,6 +8,7 @@ use spillway_source_convex::config::parse_duration;
 use tracing::info;
 
 use crate::args::SyncArgs;
+use crate::memory::{in_flight_budget, peak_rss_line};
 use crate::setup::{self, ConfigError};
 
 /// Runs the command.
@@ -33,18 +34,20 @@ pub async fn run(args: &SyncArgs) -> Result<()> {
     let options = SyncOptions {
         full_refresh: args.full_refresh || config.full_read,
         commit_interval: config.commit_interval,
-        ..SyncOptions::default()
+        max_in_flight_bytes: in_flight_budget(config.memory_limit),
     };
     let mut dests: Vec<&mut DynDestination> = destinations.iter_mut().map(|d| d.as_mut()).collect();
     if args.follow {
         follow_fan_out(source, &mut dests, &options, interval, &cancel, |runs| {
-            runs.iter().for_each(print_run)
+            runs.iter().for_each(print_run);
+            println!("{}", peak_rss_line());
         })
         .await
         .map_err(|e| anyhow!(e).context("sync stopped"))
     } else {
         let runs = sync_fan_out(source, &mut dests, &options, &cancel).await;
         runs.iter().for_each(print_run);
+        println!("{}", peak_rss_line());
         // Every destination's outcome is printed; the first failure is the command's error.
         match runs.into_iter().find_map(|r| r.error.map(|e| (r.name, e))) {
             None => Ok(()),
