@@ -15,6 +15,7 @@ pub mod id;
 pub mod names;
 pub mod selection;
 pub mod value;
+pub mod value_de;
 pub mod wire;
 
 pub use value::{Format, Value};

@@ -21,6 +21,7 @@ use spillway_convex_protocol::wire::{
 use spillway_core::{ErrorKind, SourceError};
 
 use crate::config::Secret;
+use crate::decode::{self, DeltasPage, FastDeltasPage, FastSnapshotPage, PageRows, SnapshotPage};
 
 /// The `Convex-Client` header value: `spillway-<semver>` (spec §2.2, §17.32).
 pub const CLIENT_HEADER: &str = concat!("spillway-", env!("CARGO_PKG_VERSION"));
@@ -150,7 +151,7 @@ impl ConvexClient {
         snapshot: Option<i64>,
         cursor: Option<&str>,
         selection: &Selection,
-    ) -> Result<ListSnapshotResponse, ApiError> {
+    ) -> Result<SnapshotPage, ApiError> {
         let mut body = json!({ "format": FORMAT, "selection": selection.to_json() });
         if let Some(s) = snapshot {
             body["snapshot"] = json!(s);
@@ -158,7 +159,27 @@ impl ConvexClient {
         if let Some(c) = cursor {
             body["cursor"] = json!(c);
         }
-        self.post(paths::LIST_SNAPSHOT, &body).await
+        let path = paths::LIST_SNAPSHOT;
+        let bytes = self
+            .fetch(path, self.http.post(self.url(path)).json(&body))
+            .await?;
+        // Decoded in one pass; a page the fast decoder refuses goes through the tree decoder,
+        // whose errors name the row and field.
+        if let Ok(p) = serde_json::from_slice::<FastSnapshotPage>(&bytes) {
+            return Ok(SnapshotPage {
+                values: decode::rows(p.values),
+                snapshot: p.snapshot,
+                cursor: p.cursor,
+                has_more: p.has_more,
+            });
+        }
+        let p: ListSnapshotResponse = self.parse(path, &bytes)?;
+        Ok(SnapshotPage {
+            values: PageRows::Raw(p.values),
+            snapshot: p.snapshot,
+            cursor: p.cursor,
+            has_more: p.has_more,
+        })
     }
 
     /// `POST /api/document_deltas` (spec §8).
@@ -166,9 +187,25 @@ impl ConvexClient {
         &self,
         cursor: i64,
         selection: &Selection,
-    ) -> Result<DocumentDeltasResponse, ApiError> {
+    ) -> Result<DeltasPage, ApiError> {
         let body = json!({ "cursor": cursor, "format": FORMAT, "selection": selection.to_json() });
-        self.post(paths::DOCUMENT_DELTAS, &body).await
+        let path = paths::DOCUMENT_DELTAS;
+        let bytes = self
+            .fetch(path, self.http.post(self.url(path)).json(&body))
+            .await?;
+        if let Ok(p) = serde_json::from_slice::<FastDeltasPage>(&bytes) {
+            return Ok(DeltasPage {
+                values: decode::rows(p.values),
+                cursor: p.cursor,
+                has_more: p.has_more,
+            });
+        }
+        let p: DocumentDeltasResponse = self.parse(path, &bytes)?;
+        Ok(DeltasPage {
+            values: PageRows::Raw(p.values),
+            cursor: p.cursor,
+            has_more: p.has_more,
+        })
     }
 
     /// `POST /api/v1/data/sync` (spec §12): the next page after `cursor`, or the first page
@@ -220,11 +257,25 @@ impl ConvexClient {
         self.send(path, req).await
     }
 
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         path: &str,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
+        let body = self.fetch(path, req).await?;
+        self.parse(path, &body)
+    }
+
+    /// Sends `req`; the body of a success, or the classified failure.
+    async fn fetch(
+        &self,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<bytes::Bytes, ApiError> {
         let resp = req
             .send()
             .await
@@ -240,28 +291,33 @@ impl ConvexClient {
             .await
             .map_err(|e| self.transport_error(path, &e))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
-                let why = match std::str::from_utf8(&body) {
-                    Err(bad) => format!(
-                        "{e}; the body is not valid UTF-8 at byte {}",
-                        bad.valid_up_to()
-                    ),
-                    Ok(_) => e.to_string(),
-                };
-                ApiError::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "{path} on {} returned a body that is not the expected JSON ({why}): {}",
-                        self.host,
-                        snippet(&body)
-                    ),
-                )
-                .with_max_attempts(SUSPECT_ATTEMPTS)
-            });
+            return Ok(body);
         }
         let mut err = classify(&self.host, path, status, &body);
         err.retry_after = retry_after;
         Err(err)
+    }
+
+    /// Parses a success body; one that is not the expected JSON is a (capped) transient error.
+    fn parse<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| {
+            let why = match std::str::from_utf8(body) {
+                Err(bad) => format!(
+                    "{e}; the body is not valid UTF-8 at byte {}",
+                    bad.valid_up_to()
+                ),
+                Ok(_) => e.to_string(),
+            };
+            ApiError::new(
+                ErrorKind::Transient,
+                format!(
+                    "{path} on {} returned a body that is not the expected JSON ({why}): {}",
+                    self.host,
+                    snippet(body)
+                ),
+            )
+            .with_max_attempts(SUSPECT_ATTEMPTS)
+        })
     }
 
     fn transport_error(&self, path: &str, e: &reqwest::Error) -> ApiError {

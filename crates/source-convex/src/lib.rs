@@ -21,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod decode;
 mod prefetch;
 mod read;
 mod read_data_sync;

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::client::ConvexClient;
 use crate::convert::{Row, decode_row, row_stream, to_batch};
+use crate::decode::PageRows;
 use crate::prefetch::Prefetch;
 use crate::retry::RetryPolicy;
 use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
@@ -154,19 +155,30 @@ impl Reader<'_> {
     /// that were not selected (spec §17.33), and sends them.
     async fn emit_rows(
         &mut self,
-        values: &[spillway_convex_protocol::wire::WireRow],
+        values: PageRows,
         seen: &mut BTreeSet<String>,
         where_: &str,
     ) -> Result<usize, SourceError> {
         let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
-        for value in values {
-            let stream = row_stream(value)
-                .map_err(|m| SourceError::new(ErrorKind::Data, format!("{where_}: {m}")))?;
-            if !self.selected(&stream) {
-                continue;
+        match values {
+            PageRows::Decoded(rows) => {
+                for (stream, row) in rows {
+                    if self.selected(&stream) {
+                        by_stream.entry(stream).or_default().push(row);
+                    }
+                }
             }
-            let row = decode_row(value, &stream, where_)?;
-            by_stream.entry(stream).or_default().push(row);
+            PageRows::Raw(values) => {
+                for value in &values {
+                    let stream = row_stream(value)
+                        .map_err(|m| SourceError::new(ErrorKind::Data, format!("{where_}: {m}")))?;
+                    if !self.selected(&stream) {
+                        continue;
+                    }
+                    let row = decode_row(value, &stream, where_)?;
+                    by_stream.entry(stream).or_default().push(row);
+                }
+            }
         }
         self.send_grouped(by_stream, seen, true).await
     }
@@ -243,7 +255,7 @@ impl Reader<'_> {
             let selection = self.selection;
             let retry = self.retry;
             let (s, c) = (snapshot, cursor.clone());
-            let page = ahead
+            let mut page = ahead
                 .take_or(|| {
                     retry.run("list_snapshot", || {
                         client.list_snapshot(s, c.as_deref(), selection)
@@ -276,7 +288,13 @@ impl Reader<'_> {
             }
             snapshot = Some(page.snapshot);
             let where_ = format!("snapshot {} page {page_no}", page.snapshot);
-            let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
+            let rows = self
+                .emit_rows(
+                    std::mem::replace(&mut page.values, PageRows::Raw(Vec::new())),
+                    &mut seen,
+                    &where_,
+                )
+                .await?;
             debug!(
                 page = page_no,
                 rows,
@@ -327,7 +345,7 @@ impl Reader<'_> {
             let selection = self.selection;
             let retry = self.retry;
             let c = cursor.0;
-            let page = ahead
+            let mut page = ahead
                 .take_or(|| retry.run("document_deltas", || client.document_deltas(c, selection)))
                 .await?;
             if page.has_more {
@@ -342,7 +360,13 @@ impl Reader<'_> {
                 });
             }
             let where_ = format!("deltas after cursor {c}");
-            let rows = self.emit_rows(&page.values, &mut seen, &where_).await?;
+            let rows = self
+                .emit_rows(
+                    std::mem::replace(&mut page.values, PageRows::Raw(Vec::new())),
+                    &mut seen,
+                    &where_,
+                )
+                .await?;
             debug!(
                 page = page_no,
                 rows,

@@ -1,0 +1,193 @@
+//! Legacy page bodies decoded straight into rows, without a `serde_json::Value` tree per
+//! document (profiles showed allocation of those trees to be the largest cost of a sync).
+//!
+//! The fast decoder is strict: anything it does not expect (a missing `_id`, a malformed tag,
+//! a non-boolean `_deleted`, …) makes the whole page fall back to the tree decoder
+//! ([`crate::convert::decode_row`]), whose errors name the stream, row and field — so a page
+//! decodes to the same rows, or fails with the same error, either way.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use spillway_convex_protocol::Format;
+use spillway_convex_protocol::value_de::ValueSeed;
+use spillway_convex_protocol::wire::WireRow;
+use spillway_core::StreamId;
+
+use crate::convert::{Row, stream_of};
+
+/// A page's rows: decoded by the fast path, or raw for the tree decoder.
+#[derive(Debug)]
+pub enum PageRows {
+    /// Decoded rows with their stream, in page order.
+    Decoded(Vec<(StreamId, Row)>),
+    /// Rows as JSON objects (the fast decoder refused the page).
+    Raw(Vec<WireRow>),
+}
+
+impl PageRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            PageRows::Decoded(r) => r.len(),
+            PageRows::Raw(r) => r.len(),
+        }
+    }
+
+    /// Whether the page has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A `list_snapshot` page (spec §7.2).
+#[derive(Debug)]
+pub struct SnapshotPage {
+    /// The documents.
+    pub values: PageRows,
+    /// The ts actually read.
+    pub snapshot: i64,
+    /// Resume token; `None` only when `has_more` is false.
+    pub cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+}
+
+/// A `document_deltas` page (spec §8.2).
+#[derive(Debug)]
+pub struct DeltasPage {
+    /// The revisions, in commit order.
+    pub values: PageRows,
+    /// Exclusive cursor for the next page.
+    pub cursor: i64,
+    /// Whether more pages follow.
+    pub has_more: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FastSnapshotPage {
+    pub values: Vec<FastRow>,
+    pub snapshot: i64,
+    pub cursor: Option<String>,
+    pub has_more: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FastDeltasPage {
+    pub values: Vec<FastRow>,
+    pub cursor: i64,
+    pub has_more: bool,
+}
+
+/// Rows of a fast-decoded page, with their streams.
+pub(crate) fn rows(values: Vec<FastRow>) -> PageRows {
+    PageRows::Decoded(values.into_iter().map(|r| (r.stream, r.row)).collect())
+}
+
+/// One legacy wire row (`convex_encoded_json`) decoded in one pass.
+pub(crate) struct FastRow {
+    stream: StreamId,
+    row: Row,
+}
+
+impl<'de> Deserialize<'de> for FastRow {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = FastRow;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a document row")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastRow, A::Error> {
+        let (mut id, mut ts, mut deleted) = (None::<String>, None::<i64>, false);
+        let (mut table, mut component) = (None::<String>, String::new());
+        let mut creation_time = None::<f64>;
+        let mut fields = BTreeMap::new();
+        let seed = ValueSeed(Format::ConvexEncodedJson);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "_id" => id = Some(map.next_value()?),
+                "_ts" => ts = Some(map.next_value()?),
+                "_deleted" => deleted = map.next_value()?,
+                "_creationTime" => creation_time = map.next_value()?,
+                "_table" => table = Some(map.next_value()?),
+                "_component" => component = map.next_value()?,
+                k if k.starts_with('_') => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    let value = map.next_value_seed(seed)?;
+                    fields.insert(key, value);
+                }
+            }
+        }
+        let table = table.ok_or_else(|| de::Error::missing_field("_table"))?;
+        let stream = stream_of(&component, &table).map_err(de::Error::custom)?;
+        if deleted {
+            fields.clear();
+        }
+        Ok(FastRow {
+            stream,
+            row: Row {
+                id: id.ok_or_else(|| de::Error::missing_field("_id"))?,
+                creation_time,
+                ts: ts.ok_or_else(|| de::Error::missing_field("_ts"))?,
+                deleted,
+                fields,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::{decode_row, row_stream};
+
+    fn slow(text: &str) -> Result<Vec<(StreamId, Row)>, String> {
+        let rows: Vec<WireRow> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|r| {
+                let s = row_stream(r)?;
+                let row = decode_row(r, &s, "test").map_err(|e| e.message)?;
+                Ok((s, row))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_rows_equal_the_tree_decoder_or_refuse() {
+        let good = r#"[
+            {"_table":"users","_id":"a","_creationTime":1.5,"_ts":10,"name":"Zoë",
+             "n":{"$integer":"AQAAAAAAAAA="},"f":5,"o":{"x":[1,{"$bytes":"AAE="}]},"_future":{"k":1}},
+            {"_table":"entries","_component":"waitlist","_id":"b","_ts":11,"_deleted":true},
+            {"_table":"users","_id":"c","_creationTime":2,"_ts":12,"_creationTime":3.0}
+        ]"#;
+        let fast: Vec<FastRow> = serde_json::from_str(good).unwrap();
+        let fast: Vec<(StreamId, Row)> = fast.into_iter().map(|r| (r.stream, r.row)).collect();
+        assert_eq!(format!("{fast:?}"), format!("{:?}", slow(good).unwrap()));
+        for refused in [
+            r#"[{"_table":"t","_ts":1}]"#,
+            r#"[{"_table":"t","_id":"a","_ts":1,"v":{"$integer":"AQ=="}}]"#,
+            r#"[{"_table":"t","_id":"a","_ts":1,"_deleted":"yes"}]"#,
+            r#"[{"_table":"a/b","_id":"a","_ts":1}]"#,
+            r#"[{"_id":"a","_ts":1}]"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Vec<FastRow>>(refused).is_err(),
+                "{refused}"
+            );
+        }
+    }
+}
