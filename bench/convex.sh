@@ -13,7 +13,9 @@
 #
 # Environment: BENCH_TIMEOUT (seconds per contender, default 3600), BENCH_SKIP_AIRBYTE=1,
 # BENCH_KEEP=1 (keep every contender's output in the scratch directory), BENCH_PORT (default 3290), BENCH_OUT (default BENCHMARKS.md), BENCH_PROFILE (default release;
-# `debug` only to try the script itself quickly: its figures mean nothing).
+# `debug` only to try the script itself quickly: its figures mean nothing), BENCH_API (spillway's
+# `source.api`, default `legacy`: list_snapshot/document_deltas, the endpoints the limit client and
+# Airbyte's connector read, so every contender reads the same pages; `data_sync` to measure that).
 set -euo pipefail
 command_line="bench/convex.sh $*"
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 timeout_s="${BENCH_TIMEOUT:-3600}"
 port="${BENCH_PORT:-3290}"
+api="${BENCH_API:-legacy}"
 out="${BENCH_OUT:-$root/BENCHMARKS.md}"
 key="dev:spillway-bench|0123456789abcdef"
 url="http://127.0.0.1:$port"
@@ -120,6 +123,7 @@ write_config() {
 kind = "convex"
 url = "$url"
 deploy_key = "$key"
+api = "$api"
 
 [[destination]]
 kind = "duckdb"
@@ -194,6 +198,7 @@ write_report() {
         echo "- command: \`$command_line\`$([ "$profile" = release ] || echo " (BENCH_PROFILE=$profile: not a valid measurement)")"
         echo "- machine: $(nproc) cores ($cpu), $mem memory, $(uname -sr)"
         echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- crates bench || echo ' (with uncommitted changes)')"
+        echo "- spillway reads with \`api = \"$api\"\` and the default \`commit_interval\` and \`memory_limit\`."
         echo "- data: \`spillway emulator --bench-docs N\`: customers 15%, products 5%, orders 40%,"
         echo "  events 40%; strings (some unicode), floats, Int64, booleans, nested objects, arrays."
         echo "- MB/s: the list_snapshot response bytes the limit client received (convex_encoded_json)"
