@@ -21,7 +21,10 @@ use spillway_convex_protocol::wire::{
 use spillway_core::{ErrorKind, SourceError};
 
 use crate::config::Secret;
-use crate::decode::{self, DeltasPage, FastDeltasPage, FastSnapshotPage, PageRows, SnapshotPage};
+use crate::decode::{
+    self, DeltasPage, FastDeltasPage, FastSnapshotPage, FastSyncPage, PageRows, SnapshotPage,
+    SyncPage,
+};
 
 /// The `Convex-Client` header value: `spillway-<semver>` (spec §2.2, §17.32).
 pub const CLIENT_HEADER: &str = concat!("spillway-", env!("CARGO_PKG_VERSION"));
@@ -214,12 +217,20 @@ impl ConvexClient {
         &self,
         cursor: Option<&str>,
         selection: &Selection,
-    ) -> Result<DataSyncResponse, ApiError> {
+    ) -> Result<SyncPage, ApiError> {
         let body = DataSyncRequest {
             cursor: cursor.map(str::to_string),
             selection: Some(selection.to_json()),
         };
-        self.post(data_sync::paths::DATA_SYNC, &body).await
+        let path = data_sync::paths::DATA_SYNC;
+        let bytes = self
+            .fetch(path, self.http.post(self.url(path)).json(&body))
+            .await?;
+        if let Ok(p) = serde_json::from_slice::<FastSyncPage>(&bytes) {
+            return Ok(p.into_page());
+        }
+        let p: DataSyncResponse = self.parse(path, &bytes)?;
+        Ok(SyncPage::from_raw(p))
     }
 
     /// `POST /api/data_sync_cursor_from_deltas` (spec §14): a data sync cursor equivalent to

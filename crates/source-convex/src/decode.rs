@@ -1,4 +1,4 @@
-//! Legacy page bodies decoded straight into rows, without a `serde_json::Value` tree per
+//! Page bodies (legacy and data sync) decoded straight into rows, without a `serde_json::Value` tree per
 //! document (profiles showed allocation of those trees to be the largest cost of a sync).
 //!
 //! The fast decoder is strict: anything it does not expect (a missing `_id`, a malformed tag,
@@ -12,6 +12,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use spillway_convex_protocol::Format;
+use spillway_convex_protocol::data_sync::{
+    DataSyncPagination, DataSyncResponse, DataSyncStatus, DataSyncValue, TableName,
+};
 use spillway_convex_protocol::value_de::ValueSeed;
 use spillway_convex_protocol::wire::WireRow;
 use spillway_core::StreamId;
@@ -150,6 +153,152 @@ impl<'de> Visitor<'de> for RowVisitor {
     }
 }
 
+/// A data sync page (spec §12.2) with its values decoded.
+#[derive(Debug)]
+pub struct SyncPage {
+    /// Where the sync stands after this page.
+    pub status: DataSyncStatus,
+    /// Tables to empty before the values.
+    pub truncates: Vec<TableName>,
+    /// The revisions.
+    pub values: SyncRows,
+    /// The sync's id.
+    pub sync_id: String,
+    /// The next cursor.
+    pub next_cursor: String,
+}
+
+/// A data sync page's values: decoded by the fast path, or as sent.
+#[derive(Debug)]
+pub enum SyncRows {
+    /// Decoded rows with their stream, in page order.
+    Decoded(Vec<(StreamId, Row)>),
+    /// Values as sent (the fast decoder refused the page).
+    Raw(Vec<DataSyncValue>),
+}
+
+impl SyncPage {
+    /// A page decoded by the tree decoder.
+    pub(crate) fn from_raw(p: DataSyncResponse) -> Self {
+        SyncPage {
+            status: p.status,
+            truncates: p.truncates,
+            values: SyncRows::Raw(p.values),
+            sync_id: p.sync_id,
+            next_cursor: p.pagination.next_cursor,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FastSyncPage {
+    status: DataSyncStatus,
+    truncates: Vec<TableName>,
+    values: Vec<FastSyncValue>,
+    sync_id: String,
+    pagination: DataSyncPagination,
+}
+
+impl FastSyncPage {
+    pub(crate) fn into_page(self) -> SyncPage {
+        SyncPage {
+            status: self.status,
+            truncates: self.truncates,
+            values: SyncRows::Decoded(self.values.into_iter().map(|v| (v.stream, v.row)).collect()),
+            sync_id: self.sync_id,
+            next_cursor: self.pagination.next_cursor,
+        }
+    }
+}
+
+/// One data sync value (`export_json`) decoded in one pass.
+struct FastSyncValue {
+    stream: StreamId,
+    row: Row,
+}
+
+#[derive(Deserialize)]
+struct SyncValueParts {
+    component: String,
+    table: String,
+    ts: i64,
+    deleted: bool,
+    value: SyncDoc,
+}
+
+impl<'de> Deserialize<'de> for FastSyncValue {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = SyncValueParts::deserialize(d)?;
+        let stream = stream_of(&p.component, &p.table).map_err(de::Error::custom)?;
+        let SyncDoc {
+            id,
+            creation_time,
+            mut fields,
+        } = p.value;
+        if p.deleted {
+            fields.clear();
+        }
+        Ok(FastSyncValue {
+            stream,
+            row: Row {
+                id,
+                creation_time,
+                ts: p.ts,
+                deleted: p.deleted,
+                fields,
+            },
+        })
+    }
+}
+
+/// The `value` of a data sync entry: `_id`, `_creationTime` and fields in `export_json`.
+struct SyncDoc {
+    id: String,
+    creation_time: Option<f64>,
+    fields: BTreeMap<String, spillway_convex_protocol::Value>,
+}
+
+impl<'de> Deserialize<'de> for SyncDoc {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(SyncDocVisitor)
+    }
+}
+
+struct SyncDocVisitor;
+
+impl<'de> Visitor<'de> for SyncDocVisitor {
+    type Value = SyncDoc;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SyncDoc, A::Error> {
+        let (mut id, mut creation_time) = (None::<String>, None::<f64>);
+        let mut fields = BTreeMap::new();
+        let seed = ValueSeed(Format::ExportJson);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "_id" => id = Some(map.next_value()?),
+                "_creationTime" => creation_time = map.next_value()?,
+                k if k.starts_with('_') => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    let value = map.next_value_seed(seed)?;
+                    fields.insert(key, value);
+                }
+            }
+        }
+        Ok(SyncDoc {
+            id: id.ok_or_else(|| de::Error::missing_field("_id"))?,
+            creation_time,
+            fields,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +328,7 @@ mod tests {
         assert_eq!(format!("{fast:?}"), format!("{:?}", slow(good).unwrap()));
         for refused in [
             r#"[{"_table":"t","_ts":1}]"#,
+            r#"[{"_table":"t","_id":7,"_ts":1}]"#,
             r#"[{"_table":"t","_id":"a","_ts":1,"v":{"$integer":"AQ=="}}]"#,
             r#"[{"_table":"t","_id":"a","_ts":1,"_deleted":"yes"}]"#,
             r#"[{"_table":"a/b","_id":"a","_ts":1}]"#,
@@ -186,6 +336,43 @@ mod tests {
         ] {
             assert!(
                 serde_json::from_str::<Vec<FastRow>>(refused).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_sync_values_equal_the_tree_decoder_or_refuse() {
+        let page = |values: &str| {
+            format!(
+                r#"{{"status":{{"type":"snapshotting"}},"truncates":[{{"component":"","table":"t"}}],"values":{values},"syncId":"s","pagination":{{"hasMore":true,"nextCursor":"ab"}}}}"#
+            )
+        };
+        let values = r#"[
+            {"component":"","table":"t","ts":5,"deleted":false,
+             "value":{"_id":"a","_creationTime":1.5,"n":9007199254740993,"f":5.0,"o":{"x":[1,{"$bytes":"AAE="}]},"z":{"$float":"AAAAAAAA+H8="}}},
+            {"component":"c","table":"u","ts":6,"deleted":true,"value":{"_id":"b"}},
+            {"component":"","table":"t","ts":7,"deleted":false,"value":{"_id":"c","_future":1}}
+        ]"#;
+        let text = page(values);
+        let fast: FastSyncPage = serde_json::from_str(&text).unwrap();
+        let SyncRows::Decoded(fast) = fast.into_page().values else {
+            panic!()
+        };
+        let raw: DataSyncResponse = serde_json::from_str(&text).unwrap();
+        let slow: Vec<(StreamId, Row)> = raw
+            .values
+            .iter()
+            .map(|v| crate::convert::decode_sync_value(v, "test").unwrap())
+            .collect();
+        assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+        for refused in [
+            r#"[{"component":"","table":"t","ts":5,"deleted":false,"value":{"n":1}}]"#,
+            r#"[{"component":"","table":"a/b","ts":5,"deleted":false,"value":{"_id":"a"}}]"#,
+            r#"[{"component":"","table":"t","ts":5,"deleted":false,"value":{"_id":"a","v":{"$nope":"x"}}}]"#,
+        ] {
+            assert!(
+                serde_json::from_str::<FastSyncPage>(&page(refused)).is_err(),
                 "{refused}"
             );
         }

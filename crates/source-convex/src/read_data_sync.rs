@@ -8,13 +8,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use spillway_convex_protocol::data_sync::{DataSyncResponse, DataSyncStatus};
+use spillway_convex_protocol::data_sync::DataSyncStatus;
 use spillway_core::{ErrorKind, SourceError, SourceEvent, StreamId};
 use tracing::{debug, info, warn};
 
 use crate::client::ApiError;
 use crate::config::ApiMode;
 use crate::convert::{Row, decode_sync_value, stream_of};
+use crate::decode::{SyncPage, SyncRows};
 use crate::prefetch::Prefetch;
 use crate::read::{MAX_RESTARTS, Reader};
 use crate::state::{ConvexState, DataSyncCursor, DeltaCursor, Position, STATE_VERSION};
@@ -162,11 +163,11 @@ impl Reader<'_> {
                 Ok(p) => {
                     // Ask for the next page while this one is converted and written.
                     if !matches!(p.status, DataSyncStatus::UpToDate { .. })
-                        && !p.pagination.next_cursor.is_empty()
+                        && !p.next_cursor.is_empty()
                     {
                         let (client, selection, retry) =
                             (client.clone(), selection.clone(), retry.clone());
-                        let next = p.pagination.next_cursor.clone();
+                        let next = p.next_cursor.clone();
                         ahead.start(async move {
                             retry
                                 .run("data sync", || client.data_sync(Some(&next), &selection))
@@ -211,11 +212,13 @@ impl Reader<'_> {
                         .map_err(Fallback::Failed)?;
                 }
             }
+            let next = page.next_cursor.clone();
+            let (status, sync_id) = (page.status, page.sync_id.clone());
+            let truncates = page.truncates.len();
             let rows = self
-                .apply_page(&page, &mut seen, &where_)
+                .apply_page(page, &mut seen, &where_)
                 .await
                 .map_err(Fallback::Failed)?;
-            let next = page.pagination.next_cursor.clone();
             if next.is_empty() {
                 return Err(Fallback::Failed(SourceError::new(
                     ErrorKind::Data,
@@ -225,8 +228,8 @@ impl Reader<'_> {
             debug!(
                 page = page_no,
                 rows,
-                truncates = page.truncates.len(),
-                status = page.status.name(),
+                truncates,
+                status = status.name(),
                 "Data sync page read."
             );
             self.checkpoint(ConvexState {
@@ -234,16 +237,16 @@ impl Reader<'_> {
                 api: "data_sync".into(),
                 position: Position::DataSync {
                     cursor: DataSyncCursor(next.clone()),
-                    sync_id: page.sync_id.clone(),
-                    status: page.status.name().into(),
-                    snapshot_ts: page.status.snapshot_ts(),
+                    sync_id,
+                    status: status.name().into(),
+                    snapshot_ts: status.snapshot_ts(),
                 },
                 tables_seen: seen.clone(),
             })
             .await
             .map_err(Fallback::Failed)?;
             cursor = Some(next);
-            if let DataSyncStatus::UpToDate { snapshot_ts } = page.status {
+            if let DataSyncStatus::UpToDate { snapshot_ts } = status {
                 info!(
                     snapshot_ts,
                     pages = page_no,
@@ -257,7 +260,7 @@ impl Reader<'_> {
     /// Sends a page: its truncates first, then its values grouped by stream.
     async fn apply_page(
         &mut self,
-        page: &DataSyncResponse,
+        page: SyncPage,
         seen: &mut BTreeSet<String>,
         where_: &str,
     ) -> Result<usize, SourceError> {
@@ -271,8 +274,14 @@ impl Reader<'_> {
             }
         }
         let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
-        for value in &page.values {
-            let (stream, row) = decode_sync_value(value, where_)?;
+        let decoded = match page.values {
+            SyncRows::Decoded(rows) => rows,
+            SyncRows::Raw(values) => values
+                .iter()
+                .map(|v| decode_sync_value(v, where_))
+                .collect::<Result<_, _>>()?,
+        };
+        for (stream, row) in decoded {
             if self.selected(&stream) {
                 by_stream.entry(stream).or_default().push(row);
             }
