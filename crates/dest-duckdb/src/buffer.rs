@@ -48,10 +48,17 @@ pub(crate) struct Pending {
     pub(crate) columns: Vec<(String, ColumnType)>,
     /// The batches, in arrival order (system columns, `_spillway_seq`, then `columns`).
     batches: Vec<RecordBatch>,
-    /// Their rows (also the next `_spillway_seq`).
+    /// Their rows.
     pub(crate) rows: usize,
     /// Their Arrow memory.
     bytes: usize,
+}
+
+impl Pending {
+    /// The number of buffered batches.
+    pub(crate) fn batches(&self) -> usize {
+        self.batches.len()
+    }
 }
 
 /// The buffered batches of every table of the open transaction.

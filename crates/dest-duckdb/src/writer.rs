@@ -26,8 +26,12 @@ use crate::shape::Shape;
 pub(crate) const STAGE: &str = "_spillway_stage";
 /// The deduplicated staging rows.
 pub(crate) const LATEST: &str = "_spillway_latest";
-/// The batch-order column added to the staging table.
+/// The arrival-order column added to the staging table: `batch × SEQ_BATCH + row`, where
+/// `batch` numbers the table's buffered batches and `row` the rows of one batch, so ordering
+/// by it is arrival order and `_spillway_seq / SEQ_BATCH` is the batch.
 pub(crate) const SEQ: &str = "_spillway_seq";
+/// The `_spillway_seq` step between two buffered batches (more than the rows of any batch).
+pub(crate) const SEQ_BATCH: i64 = 1 << 32;
 
 impl DuckDbDestination {
     /// Applies one batch inside the open transaction: widens the table if needed, casts the
@@ -95,8 +99,8 @@ impl DuckDbDestination {
         {
             self.flush_table(&table)?;
         }
-        let first_seq = self.buffers.get(&table).map_or(0, |p| p.rows);
-        let staged = cast_to_table(self, batch, &table, &schema, &incoming, first_seq)?;
+        let batch_no = self.buffers.get(&table).map_or(0, |p| p.batches());
+        let staged = cast_to_table(self, batch, &table, &schema, &incoming, batch_no)?;
         self.buffers.push(&table, mode, &schema.columns, staged);
         if self.buffers.over(self.buffer_limit) {
             self.flush_all()?;
@@ -116,8 +120,8 @@ pub(crate) fn stage_system_columns() -> Vec<String> {
     ]
 }
 
-/// `batch` as staging rows of `table`: the system columns, `_spillway_seq` numbered from
-/// `first_seq`, then every column of `schema` (the batch's cast to the table's type, NULLs for
+/// `batch` as staging rows of `table`: the system columns, `_spillway_seq` (see [`SEQ`]) for
+/// the `batch_no`-th buffered batch, then every column of `schema` (the batch's cast to the table's type, NULLs for
 /// the columns it lacks).
 fn cast_to_table(
     d: &DuckDbDestination,
@@ -125,7 +129,7 @@ fn cast_to_table(
     table: &str,
     schema: &TableSchema,
     incoming: &[(usize, String, ColumnType)],
-    first_seq: usize,
+    batch_no: usize,
 ) -> Result<RecordBatch, DestError> {
     let rows = &batch.rows;
     let n = rows.num_rows();
@@ -134,7 +138,9 @@ fn cast_to_table(
     } else {
         rows.column(1).clone()
     };
-    let first = i64::try_from(first_seq).unwrap_or(i64::MAX);
+    let first = i64::try_from(batch_no)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(SEQ_BATCH);
     let seq: ArrayRef = Arc::new(Int64Array::from_iter_values(
         (0..n as i64).map(|i| first.saturating_add(i)),
     ));
