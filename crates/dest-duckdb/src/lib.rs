@@ -123,6 +123,11 @@ impl DuckDbDestination {
             .validate()
             .map_err(|e| config_error(&config.path, format!("write modes: {e}")))?;
         let db = Db::open(&config.path)?;
+        if let Some(bytes) = config.memory_limit {
+            db.exec(&format!("SET memory_limit = '{bytes}B'"), || {
+                format!("setting DuckDB's memory_limit to {bytes} bytes")
+            })?;
+        }
         state::ensure_table(&db)?;
         Ok(DuckDbDestination {
             db,
