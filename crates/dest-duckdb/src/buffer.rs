@@ -143,6 +143,7 @@ impl DuckDbDestination {
         if p.rows == 0 {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let mut stage_cols = stage_system_columns();
         stage_cols.extend(
             p.columns
@@ -159,6 +160,7 @@ impl DuckDbDestination {
             what,
         )?;
         self.db.append_temp(STAGE, p.batches, what)?;
+        let staged_ms = started.elapsed().as_millis();
         let (upserted, deleted) = match (p.mode.mode, p.mode.soft_delete) {
             (WriteMode::Append, _) => append::merge(&self.db, table, &p.columns)?,
             (_, true) => soft_delete::merge(&self.db, table, &p.columns)?,
@@ -169,8 +171,8 @@ impl DuckDbDestination {
         })?;
         self.mark_dirty(table);
         trace!(
-            stream = %table, mode = %p.mode, rows = n, batches, upserted, deleted,
-            "Buffered batches merged."
+            stream = %table, mode = %p.mode, rows = n, batches, upserted, deleted, staged_ms,
+            ms = started.elapsed().as_millis(), "Buffered batches merged."
         );
         Ok(())
     }
