@@ -10,6 +10,7 @@ use spillway_core::WriteModes;
 /// [[destination]]
 /// kind = "duckdb"
 /// path = "convex.duckdb"
+/// memory_limit = 268435456   # optional, bytes
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct DuckDbConfig {
@@ -19,6 +20,11 @@ pub struct DuckDbConfig {
     /// destination's own TOML table: the caller fills it in (see [`DuckDbConfig::with_modes`]).
     #[serde(skip)]
     pub modes: WriteModes,
+    /// DuckDB's memory limit in bytes (`SET memory_limit` on open); beyond it DuckDB spills to
+    /// its temporary directory (next to the database file). `None` (the default): DuckDB's own
+    /// default, 80% of the machine's RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
 }
 
 impl DuckDbConfig {
@@ -27,7 +33,14 @@ impl DuckDbConfig {
         DuckDbConfig {
             path: path.into(),
             modes: WriteModes::default(),
+            memory_limit: None,
         }
+    }
+
+    /// The same configuration with DuckDB's memory limit set to `bytes`.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
     }
 
     /// The same configuration with write modes `modes` (checked by

@@ -66,20 +66,22 @@ impl Db {
         Ok((batches, json))
     }
 
-    /// Appends `batch` to the temporary table `table` through DuckDB's Arrow appender.
+    /// Appends `batches` to the temporary table `table` through one DuckDB Arrow appender.
     pub(crate) fn append_temp(
         &self,
         table: &str,
-        batch: RecordBatch,
+        batches: Vec<RecordBatch>,
         what: impl Fn() -> String,
     ) -> Result<(), DestError> {
         let mut appender = self
             .conn
             .appender_to_catalog_and_db(table, TEMP_CATALOG, MAIN_SCHEMA)
             .context(&self.path, &what)?;
-        appender
-            .append_record_batch(batch)
-            .context(&self.path, &what)?;
+        for batch in batches {
+            appender
+                .append_record_batch(batch)
+                .context(&self.path, &what)?;
+        }
         appender.flush().context(&self.path, &what)
     }
 }

@@ -351,7 +351,7 @@ fn convert_to_json(
             vec![b.column(0).clone(), b.column(1).clone(), json],
         )
         .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
-        db.append_temp(conv, out, what)?;
+        db.append_temp(conv, vec![out], what)?;
     }
     Ok(())
 }

@@ -24,7 +24,11 @@
 //! [`spillway_core::ErrorKind::Config`] error that says how to fix it.
 //!
 //! Everything written between two commits is one DuckDB transaction, committed together with
-//! the source's state in `_spillway_state`, so a crash loses or duplicates nothing.
+//! the source's state in `_spillway_state`, so a crash loses or duplicates nothing. Inside a
+//! transaction, each table's batches are buffered in memory (cast to the table's columns) and
+//! merged in one go: at the commit, before a `truncate`, before the table changes shape, before
+//! a read through [`DuckDbDestination::query_json`] / [`DuckDbDestination::row_count`], and when
+//! the buffers pass [`BufferLimit`] (200 000 rows or 32 MiB by default); a rollback drops them.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), spillway_core::DestError> {
@@ -41,6 +45,7 @@
 //! multi-thread runtime (inline elsewhere).
 
 mod append;
+mod buffer;
 mod config;
 mod db;
 mod ddl;
@@ -66,8 +71,10 @@ use spillway_core::{
 };
 use tracing::debug;
 
+pub use buffer::BufferLimit;
 pub use config::DuckDbConfig;
 
+use crate::buffer::Buffers;
 use crate::db::Db;
 use crate::ddl::{create_table_sql, quote};
 use crate::error::{Context, config_error, data_error};
@@ -85,6 +92,10 @@ pub struct DuckDbDestination {
     tables: HashMap<String, Option<TableSchema>>,
     /// The open transaction, if any.
     txn: Option<Txn>,
+    /// Rows of the open transaction not merged into their tables yet.
+    buffers: Buffers,
+    /// When the buffered rows are merged before a commit.
+    buffer_limit: BufferLimit,
 }
 
 /// What the open transaction did to each table.
@@ -112,13 +123,28 @@ impl DuckDbDestination {
             .validate()
             .map_err(|e| config_error(&config.path, format!("write modes: {e}")))?;
         let db = Db::open(&config.path)?;
+        if let Some(bytes) = config.memory_limit {
+            db.exec(&format!("SET memory_limit = '{bytes}B'"), || {
+                format!("setting DuckDB's memory_limit to {bytes} bytes")
+            })?;
+        }
         state::ensure_table(&db)?;
         Ok(DuckDbDestination {
             db,
             modes: config.modes.clone(),
             tables: HashMap::new(),
             txn: None,
+            buffers: Buffers::default(),
+            buffer_limit: BufferLimit::default(),
         })
+    }
+
+    /// Sets when buffered rows are merged into their tables before the next commit (default
+    /// [`BufferLimit::default`]). Rows of a transaction are buffered in memory and merged once
+    /// per table at the commit, or earlier when the buffers pass `limit`, so a transaction of
+    /// many batches joins each table twice instead of twice per batch.
+    pub fn set_buffer_limit(&mut self, limit: BufferLimit) {
+        self.buffer_limit = limit;
     }
 
     /// The user tables (every table except `_spillway_state` and the reload copies of
@@ -154,13 +180,21 @@ impl DuckDbDestination {
     /// BIGINT becomes a JSON integer; DOUBLE a number, or `"NaN"`/`"Infinity"`/`"-Infinity"`
     /// (−0.0 stays −0.0); BLOB a base64 string; a JSON column the parsed value; NULL `null`;
     /// other types their text form.
+    ///
+    /// Rows written but not committed yet are merged into their tables first, so the query
+    /// sees them (inside the open transaction).
     pub fn query_json(&mut self, sql: &str) -> Result<Vec<Map<String, Value>>, DestError> {
-        blocking(|| query::query_json(&self.db, sql))
+        blocking(|| {
+            self.flush_all()?;
+            query::query_json(&self.db, sql)
+        })
     }
 
-    /// The number of rows of `table` (a qualified stream name such as `waitlist/entries`).
+    /// The number of rows of `table` (a qualified stream name such as `waitlist/entries`),
+    /// counting rows written but not committed yet.
     pub fn row_count(&mut self, table: &str) -> Result<u64, DestError> {
         blocking(|| {
+            self.flush_all()?;
             let sql = format!("SELECT count(*) FROM {}", quote(table));
             let n: i64 = self
                 .db
@@ -262,8 +296,9 @@ impl DuckDbDestination {
         }
     }
 
-    /// Forgets cached columns after a transaction ended without committing.
+    /// Forgets cached columns and buffered rows after a transaction ended without committing.
     fn forget_txn(&mut self) {
+        self.buffers.clear();
         if self.txn.take().is_some() {
             self.tables.clear();
         }
@@ -271,7 +306,11 @@ impl DuckDbDestination {
 
     fn commit_sync(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError> {
         self.begin()?;
-        if let Err(e) = state::save(&self.db, key, checkpoint) {
+        // The buffered rows first, so they commit with the state.
+        if let Err(e) = self
+            .flush_all()
+            .and_then(|()| state::save(&self.db, key, checkpoint))
+        {
             self.rollback_sync()?;
             return Err(e);
         }
@@ -300,6 +339,7 @@ impl DuckDbDestination {
     }
 
     fn rollback_sync(&mut self) -> Result<(), DestError> {
+        self.buffers.clear();
         if self.txn.is_some() {
             self.forget_txn();
             self.db.exec("ROLLBACK", || "rolling back".into())?;

@@ -4,13 +4,22 @@
 //! `_deleted = true` and its `_ts` and keeps the other columns; a tombstone of an `_id` never
 //! seen inserts a row of NULLs with `_deleted = true`. Live revisions are written with
 //! `_deleted = false`.
+//!
+//! The staged rows may span several batches ([`crate::buffer`]). When an `_id`'s latest staged
+//! revision is a tombstone and a live revision of it precedes the tombstone in the stage, that
+//! live revision is applied first, so the tombstone keeps its columns, exactly as if each batch
+//! had been merged on its own.
 
 use spillway_core::schema::{DELETED, ID, TS};
 use spillway_core::{ColumnType, DestError};
 
 use crate::db::Db;
 use crate::ddl::quote;
-use crate::writer::{LATEST, drop_latest, insert_columns, stage_latest};
+use crate::error::Context;
+use crate::writer::{LATEST, SEQ, STAGE, drop_latest, insert_columns, stage_latest};
+
+/// The live revision preceding the latest (a tombstone) of each `_id` of the stage.
+const REVIVE: &str = "_spillway_revive";
 
 /// Merges the staged batch into `table`; returns `(inserted, tombstoned)` row counts.
 pub(crate) fn merge(
@@ -20,6 +29,52 @@ pub(crate) fn merge(
 ) -> Result<(usize, usize), DestError> {
     stage_latest(db, table)?;
     let (t, id, ts, del) = (quote(table), quote(ID), quote(TS), quote(DELETED));
+    let (names, exprs) = insert_columns(columns);
+
+    // The live revisions a staged tombstone supersedes, applied first (see the module docs).
+    let seq = quote(SEQ);
+    db.exec(
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {REVIVE} AS SELECT s.* FROM temp.main.{STAGE} AS s \
+             JOIN temp.main.{LATEST} AS l ON s.{id} = l.{id} \
+             WHERE coalesce(l.{del}, false) AND NOT coalesce(s.{del}, false) \
+             AND s.{seq} <> l.{seq} \
+             QUALIFY row_number() OVER (PARTITION BY s.{id} ORDER BY s.{ts} DESC, s.{seq} DESC) = 1"
+        ),
+        || format!("finding the live revisions before staged tombstones of table {table:?}"),
+    )?;
+    let revived: i64 = db
+        .conn
+        .query_row(
+            &format!("SELECT count(*) FROM temp.main.{REVIVE}"),
+            [],
+            |r| r.get(0),
+        )
+        .context(&db.path, || {
+            format!("counting the live revisions before staged tombstones of table {table:?}")
+        })?;
+    if revived > 0 {
+        db.exec(
+            &format!(
+                "DELETE FROM {t} AS tgt USING temp.main.{REVIVE} AS l \
+                 WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts}"
+            ),
+            || format!("deleting superseded rows of table {table:?}"),
+        )?;
+        db.exec(
+            &format!(
+                "INSERT INTO {t} ({names}, {del}) SELECT {exprs}, false \
+                 FROM temp.main.{REVIVE} AS l \
+                 WHERE NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
+                names = names.join(", "),
+                exprs = exprs.join(", "),
+            ),
+            || format!("inserting rows into table {table:?}"),
+        )?;
+    }
+    db.exec(&format!("DROP TABLE temp.main.{REVIVE}"), || {
+        "dropping the staging table".to_string()
+    })?;
 
     // Tombstones mark the row they supersede (only `_deleted` and `_ts` change, so the
     // in-place UPDATE is exact).
@@ -42,7 +97,7 @@ pub(crate) fn merge(
 
     // Live revisions, and tombstones of ids never seen (NULL columns), unless the table holds
     // the id already (a newer revision, or a marked row).
-    let (mut names, exprs) = insert_columns(columns);
+    let mut names = names;
     // Every column but `_id` (0) and `_ts` (2) is NULL for a tombstone.
     let mut exprs: Vec<String> = exprs
         .into_iter()

@@ -53,6 +53,8 @@ impl DuckDbDestination {
         let table = stream.qualified();
         let mode = self.modes.of(stream);
         self.begin()?;
+        // Buffered rows first: the truncate must see (and drop or mark) them.
+        self.flush_all()?;
         if let Some(t) = &mut self.txn {
             t.truncated.insert(table.clone());
         }

@@ -1,10 +1,11 @@
-//! Applying a batch: Arrow appender into a staging table, then a merge in SQL as the stream's
+//! Applying a batch: cast to the table's columns and buffered ([`crate::buffer`]), later
+//! appended to a staging table through the Arrow appender and merged in SQL as the stream's
 //! write mode says ([`crate::upsert`], [`crate::soft_delete`], [`crate::append`]).
 //!
 //! The rows go to the stream's table, or to its reload copy while a `replace` or
 //! `overwrite-delete-stale` reload is under way ([`crate::reload`]). The batch is cast to the
-//! table's column types (widening the table first if the batch is wider) and appended to
-//! `temp._spillway_stage` with a sequence number per row.
+//! table's column types (widening the table first if the batch is wider, after merging the
+//! table's buffered rows) and numbered with `_spillway_seq`.
 
 use std::sync::Arc;
 
@@ -13,24 +14,28 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
 use spillway_core::table::{TableSchema, plan};
-use spillway_core::{Batch, ColumnType, DestError, WriteMode};
-use tracing::trace;
+use spillway_core::{Batch, ColumnType, DestError};
 
+use crate::DuckDbDestination;
 use crate::db::Db;
-use crate::ddl::{self, quote, stage_sql_type};
+use crate::ddl::{self, quote};
 use crate::error::data_error;
 use crate::shape::Shape;
-use crate::{DuckDbDestination, append, soft_delete, upsert};
 
-/// The staging table (temporary, one per batch).
+/// The staging table (temporary, one per merge of a table's buffered batches).
 pub(crate) const STAGE: &str = "_spillway_stage";
 /// The deduplicated staging rows.
 pub(crate) const LATEST: &str = "_spillway_latest";
-/// The batch-order column added to the staging table.
+/// The arrival-order column added to the staging table: `batch × SEQ_BATCH + row`, where
+/// `batch` numbers the table's buffered batches and `row` the rows of one batch, so ordering
+/// by it is arrival order and `_spillway_seq / SEQ_BATCH` is the batch.
 pub(crate) const SEQ: &str = "_spillway_seq";
+/// The `_spillway_seq` step between two buffered batches (more than the rows of any batch).
+pub(crate) const SEQ_BATCH: i64 = 1 << 32;
 
 impl DuckDbDestination {
-    /// Applies one batch inside the open transaction.
+    /// Applies one batch inside the open transaction: widens the table if needed, casts the
+    /// batch to the table's columns and buffers it ([`crate::buffer`]); the merge happens later.
     pub(crate) fn write_sync(&mut self, batch: &Batch) -> Result<(), DestError> {
         batch
             .check_system_columns()
@@ -54,8 +59,15 @@ impl DuckDbDestination {
             }
             Some(current) => {
                 check_case_clash(self, &table, &current, &incoming)?;
-                let wanted = exact_types(self, batch, &table, &current, &incoming)?;
-                let (target, changes) = plan(&current, &wanted);
+                let mut wanted = exact_types(self, batch, &table, &current, &incoming)?;
+                let (mut target, mut changes) = plan(&current, &wanted);
+                if !changes.is_empty() && self.buffers.get(&table).is_some() {
+                    // The buffered rows must be in the table before it changes shape (and
+                    // before `exact_types` reads its values).
+                    self.flush_table(&table)?;
+                    wanted = exact_types(self, batch, &table, &current, &incoming)?;
+                    (target, changes) = plan(&current, &wanted);
+                }
                 if !changes.is_empty() {
                     let alter_ok = !self.txn_dirty(&table);
                     ddl::apply(
@@ -78,89 +90,96 @@ impl DuckDbDestination {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        // Batches of one buffer share the table's columns (a safety net: any reshaping of the
+        // table flushed its buffer already).
+        if self
+            .buffers
+            .get(&table)
+            .is_some_and(|p| p.columns != schema.columns)
+        {
+            self.flush_table(&table)?;
+        }
+        let batch_no = self.buffers.get(&table).map_or(0, |p| p.batches());
+        let staged = cast_to_table(self, batch, &table, &schema, &incoming, batch_no)?;
+        self.buffers.push(&table, mode, &schema.columns, staged);
+        if self.buffers.over(self.buffer_limit) {
+            self.flush_all()?;
+        }
+        Ok(())
+    }
+}
 
-        // Cast the batch to the table's types.
-        let rows = &batch.rows;
-        let n = rows.num_rows();
-        let creation = if rows.column(1).data_type() == &DataType::Null {
-            new_null_array(&DataType::Float64, n)
-        } else {
-            rows.column(1).clone()
-        };
-        let seq: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
-        let mut fields = vec![
-            Field::new(ID, DataType::Utf8, true),
-            Field::new(CREATION_TIME, DataType::Float64, true),
-            Field::new(TS, DataType::Int64, true),
-            Field::new(DELETED, DataType::Boolean, true),
-            Field::new(SEQ, DataType::Int64, false),
-        ];
-        let mut arrays = vec![
-            rows.column(0).clone(),
-            creation,
-            rows.column(2).clone(),
-            rows.column(3).clone(),
-            seq,
-        ];
-        let mut columns: Vec<(String, ColumnType)> = Vec::new();
-        for (i, name, ty) in &incoming {
-            let Some(to) = schema.get(name) else {
-                continue; // only nulls, and no column yet
-            };
-            let cast = cast_column(rows.column(*i), *ty, to).map_err(|e| {
+/// The staging columns before the user columns: the system columns and `_spillway_seq`.
+pub(crate) fn stage_system_columns() -> Vec<String> {
+    vec![
+        format!("{} VARCHAR", quote(ID)),
+        format!("{} DOUBLE", quote(CREATION_TIME)),
+        format!("{} BIGINT", quote(TS)),
+        format!("{} BOOLEAN", quote(DELETED)),
+        format!("{} BIGINT", quote(SEQ)),
+    ]
+}
+
+/// `batch` as staging rows of `table`: the system columns, `_spillway_seq` (see [`SEQ`]) for
+/// the `batch_no`-th buffered batch, then every column of `schema` (the batch's cast to the table's type, NULLs for
+/// the columns it lacks).
+fn cast_to_table(
+    d: &DuckDbDestination,
+    batch: &Batch,
+    table: &str,
+    schema: &TableSchema,
+    incoming: &[(usize, String, ColumnType)],
+    batch_no: usize,
+) -> Result<RecordBatch, DestError> {
+    let rows = &batch.rows;
+    let n = rows.num_rows();
+    let creation = if rows.column(1).data_type() == &DataType::Null {
+        new_null_array(&DataType::Float64, n)
+    } else {
+        rows.column(1).clone()
+    };
+    let first = i64::try_from(batch_no)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(SEQ_BATCH);
+    let seq: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        (0..n as i64).map(|i| first.saturating_add(i)),
+    ));
+    let mut fields = vec![
+        Field::new(ID, DataType::Utf8, true),
+        Field::new(CREATION_TIME, DataType::Float64, true),
+        Field::new(TS, DataType::Int64, true),
+        Field::new(DELETED, DataType::Boolean, true),
+        Field::new(SEQ, DataType::Int64, false),
+    ];
+    let mut arrays = vec![
+        rows.column(0).clone(),
+        creation,
+        rows.column(2).clone(),
+        rows.column(3).clone(),
+        seq,
+    ];
+    for (name, to) in &schema.columns {
+        let array = match incoming.iter().find(|(_, n, _)| n == name) {
+            Some((i, _, ty)) => cast_column(rows.column(*i), *ty, *to).map_err(|e| {
                 data_error(
-                    &self.db.path,
+                    &d.db.path,
                     format!(
                         "table {table:?}, column {name:?}: cannot load a {} column into {}: {e}",
                         ty.name(),
                         to.name()
                     ),
                 )
-            })?;
-            fields.push(Field::new(name, to.arrow_type(), true));
-            arrays.push(cast);
-            columns.push((name.clone(), to));
-        }
-        let staged = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-            .map_err(|e| data_error(&self.db.path, format!("table {table:?}: {e}")))?;
-
-        // Stage through the Arrow appender.
-        let mut stage_cols = vec![
-            format!("{} VARCHAR", quote(ID)),
-            format!("{} DOUBLE", quote(CREATION_TIME)),
-            format!("{} BIGINT", quote(TS)),
-            format!("{} BOOLEAN", quote(DELETED)),
-            format!("{} BIGINT", quote(SEQ)),
-        ];
-        stage_cols.extend(
-            columns
-                .iter()
-                .map(|(n, t)| format!("{} {}", quote(n), stage_sql_type(*t))),
-        );
-        let what = || format!("staging a batch of {n} rows for table {table:?}");
-        self.db.exec(
-            &format!(
-                "CREATE OR REPLACE TEMP TABLE {STAGE} ({})",
-                stage_cols.join(", ")
-            ),
-            what,
-        )?;
-        self.db.append_temp(STAGE, staged, what)?;
-        let (upserted, deleted) = match (mode.mode, mode.soft_delete) {
-            (WriteMode::Append, _) => append::merge(&self.db, &table, &columns)?,
-            (_, true) => soft_delete::merge(&self.db, &table, &columns)?,
-            _ => upsert::merge(&self.db, &table, &columns)?,
+            })?,
+            None => new_null_array(&to.arrow_type(), n),
         };
-        self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
-            "dropping the staging table".to_string()
-        })?;
-        self.mark_dirty(&table);
-        trace!(stream = %table, mode = %mode, rows = n, upserted, deleted, "Batch applied.");
-        Ok(())
+        fields.push(Field::new(name, to.arrow_type(), true));
+        arrays.push(array);
     }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| data_error(&d.db.path, format!("table {table:?}: {e}")))
 }
 
-/// The latest revision of each `_id` of the staged batch (max `_ts`, then the last in batch
+/// The latest revision of each `_id` of the staged rows (max `_ts`, then the last in arrival
 /// order) into `temp._spillway_latest`.
 pub(crate) fn stage_latest(db: &Db, table: &str) -> Result<(), DestError> {
     db.exec(

@@ -1,0 +1,179 @@
+//! Rows waiting for their merge: each table's batches of the open transaction, merged in one
+//! go instead of one merge per batch (each merge joins the whole target table twice).
+//!
+//! Every buffered batch is already cast to its table's full current column set (NULL arrays
+//! for the columns a batch lacks, as a merge of that batch alone would store) and carries
+//! `_spillway_seq` numbers that keep rising across the table's buffered batches, so the merge's
+//! "latest revision of an `_id`" (max `_ts`, then the last in arrival order) is the same as with
+//! one merge per batch. A table's buffer is merged ([`DuckDbDestination::flush_table`]) before
+//! anything reads or reshapes that table; every buffer is merged before a commit, a truncate,
+//! a read through the public API, and when the buffers pass [`BufferLimit`].
+
+use std::collections::BTreeMap;
+
+use duckdb::arrow::array::RecordBatch;
+use spillway_core::{ColumnType, DestError, StreamMode, WriteMode};
+use tracing::trace;
+
+use crate::DuckDbDestination;
+use crate::ddl::{quote, stage_sql_type};
+use crate::writer::{STAGE, stage_system_columns};
+use crate::{append, soft_delete, upsert};
+
+/// When the buffered rows are merged regardless of commits: as soon as either bound is passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimit {
+    /// Buffered rows across every table.
+    pub rows: usize,
+    /// Arrow memory of the buffered rows across every table, in bytes.
+    pub bytes: usize,
+}
+
+impl Default for BufferLimit {
+    /// 200 000 rows or 32 MiB.
+    fn default() -> Self {
+        BufferLimit {
+            rows: 200_000,
+            bytes: 32 << 20,
+        }
+    }
+}
+
+/// The buffered batches of one table.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The write mode of the table's stream.
+    mode: StreamMode,
+    /// The table's user columns the batches were cast to.
+    pub(crate) columns: Vec<(String, ColumnType)>,
+    /// The batches, in arrival order (system columns, `_spillway_seq`, then `columns`).
+    batches: Vec<RecordBatch>,
+    /// Their rows.
+    pub(crate) rows: usize,
+    /// Their Arrow memory.
+    bytes: usize,
+}
+
+impl Pending {
+    /// The number of buffered batches.
+    pub(crate) fn batches(&self) -> usize {
+        self.batches.len()
+    }
+}
+
+/// The buffered batches of every table of the open transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    /// Per table, sorted by name (a deterministic merge order).
+    tables: BTreeMap<String, Pending>,
+    /// Rows across every table.
+    rows: usize,
+    /// Arrow memory across every table.
+    bytes: usize,
+}
+
+impl Buffers {
+    /// The buffer of `table`, if it holds rows.
+    pub(crate) fn get(&self, table: &str) -> Option<&Pending> {
+        self.tables.get(table)
+    }
+
+    /// Adds `batch` (already cast to `columns`, numbered from [`Pending::rows`]) to `table`'s
+    /// buffer.
+    pub(crate) fn push(
+        &mut self,
+        table: &str,
+        mode: StreamMode,
+        columns: &[(String, ColumnType)],
+        batch: RecordBatch,
+    ) {
+        let (rows, bytes) = (batch.num_rows(), batch.get_array_memory_size());
+        let p = self
+            .tables
+            .entry(table.to_string())
+            .or_insert_with(|| Pending {
+                mode,
+                columns: columns.to_vec(),
+                batches: Vec::new(),
+                rows: 0,
+                bytes: 0,
+            });
+        p.batches.push(batch);
+        p.rows += rows;
+        p.bytes += bytes;
+        self.rows += rows;
+        self.bytes += bytes;
+    }
+
+    /// Takes the buffer of `table` out.
+    fn take(&mut self, table: &str) -> Option<Pending> {
+        let p = self.tables.remove(table)?;
+        self.rows -= p.rows;
+        self.bytes -= p.bytes;
+        Some(p)
+    }
+
+    /// Whether the buffers passed `limit`.
+    pub(crate) fn over(&self, limit: BufferLimit) -> bool {
+        self.rows >= limit.rows || self.bytes >= limit.bytes
+    }
+
+    /// Drops every buffered row.
+    pub(crate) fn clear(&mut self) {
+        *self = Buffers::default();
+    }
+}
+
+impl DuckDbDestination {
+    /// Merges every buffered row into its table, inside the open transaction.
+    pub(crate) fn flush_all(&mut self) -> Result<(), DestError> {
+        let tables: Vec<String> = self.buffers.tables.keys().cloned().collect();
+        for table in tables {
+            self.flush_table(&table)?;
+        }
+        Ok(())
+    }
+
+    /// Merges the buffered rows of `table` (if any) into it, inside the open transaction: one
+    /// staging table, the Arrow appender, then the merge of the stream's write mode.
+    pub(crate) fn flush_table(&mut self, table: &str) -> Result<(), DestError> {
+        let Some(p) = self.buffers.take(table) else {
+            return Ok(());
+        };
+        if p.rows == 0 {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut stage_cols = stage_system_columns();
+        stage_cols.extend(
+            p.columns
+                .iter()
+                .map(|(n, t)| format!("{} {}", quote(n), stage_sql_type(*t))),
+        );
+        let (n, batches) = (p.rows, p.batches.len());
+        let what = || format!("staging {n} rows ({batches} batches) for table {table:?}");
+        self.db.exec(
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {STAGE} ({})",
+                stage_cols.join(", ")
+            ),
+            what,
+        )?;
+        self.db.append_temp(STAGE, p.batches, what)?;
+        let staged_ms = started.elapsed().as_millis();
+        let (upserted, deleted) = match (p.mode.mode, p.mode.soft_delete) {
+            (WriteMode::Append, _) => append::merge(&self.db, table, &p.columns)?,
+            (_, true) => soft_delete::merge(&self.db, table, &p.columns)?,
+            _ => upsert::merge(&self.db, table, &p.columns)?,
+        };
+        self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
+            "dropping the staging table".to_string()
+        })?;
+        self.mark_dirty(table);
+        trace!(
+            stream = %table, mode = %p.mode, rows = n, batches, upserted, deleted, staged_ms,
+            ms = started.elapsed().as_millis(), "Buffered batches merged."
+        );
+        Ok(())
+    }
+}

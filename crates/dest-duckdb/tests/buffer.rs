@@ -1,0 +1,278 @@
+//! Batches buffered within a transaction and merged once: revisions across batches, widening
+//! between buffered batches, truncate and rollback with buffered rows, the flush bound, append.
+//! Nothing reads the tables before a commit here (a read merges the buffers first).
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use spillway_core::{Destination, StreamId, StreamMode, WriteMode};
+use spillway_dest_duckdb::{BufferLimit, DuckDbDestination};
+
+/// The default bound, and one that merges after every batch.
+const LIMITS: [BufferLimit; 2] = [
+    BufferLimit {
+        rows: 200_000,
+        bytes: 32 << 20,
+    },
+    BufferLimit { rows: 1, bytes: 1 },
+];
+
+/// `(_id, _ts, _deleted or null, x, y)` of every row of `t`, by `_id` then `_ts`.
+fn all_rows(dest: &mut DuckDbDestination) -> Vec<(String, i64, Value, Value, Value)> {
+    dest.query_json("SELECT * FROM t ORDER BY _id, _ts")
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r["_id"].as_str().unwrap().to_string(),
+                r["_ts"].as_i64().unwrap(),
+                r.get("_deleted").cloned().unwrap_or(json!(null)),
+                r.get("x").cloned().unwrap_or(json!(null)),
+                r.get("y").cloned().unwrap_or(json!(null)),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revisions_across_batches_latest_wins() {
+    for limit in LIMITS {
+        let (_dir, cfg, mut dest) = open();
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        dest.write(&batch(
+            &s,
+            &[("a", 10, false), ("d", 10, false)],
+            vec![int("x", vec![Some(1), Some(4)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+        // One transaction of several batches with revisions of the same ids.
+        dest.write(&batch(
+            &s,
+            &[("a", 20, false), ("b", 5, false), ("d", 5, true)],
+            vec![int("x", vec![Some(2), Some(5), None])],
+        ))
+        .await
+        .unwrap();
+        // Older than the revision buffered before (and than `d`'s row): ignored.
+        dest.write(&batch(
+            &s,
+            &[("a", 15, false), ("b", 6, true)],
+            vec![int("x", vec![Some(99), None])],
+        ))
+        .await
+        .unwrap();
+        // Same `_ts` as the buffered revision: the later one wins.
+        dest.write(&batch(
+            &s,
+            &[("a", 20, false), ("c", 1, false)],
+            vec![int("x", vec![Some(3), Some(7)])],
+        ))
+        .await
+        .unwrap();
+        // A new column (the table widens between buffered batches) and a revision without
+        // `x`: the whole row is replaced, `x` becomes NULL.
+        dest.write(&batch(
+            &s,
+            &[("c", 2, false)],
+            vec![text("y", vec![Some("hi")])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        drop(dest);
+
+        let mut dest = DuckDbDestination::open(&cfg).unwrap();
+        assert_eq!(
+            all_rows(&mut dest),
+            vec![
+                ("a".into(), 20, json!(null), json!(3), json!(null)),
+                ("c".into(), 2, json!(null), json!(null), json!("hi")),
+                ("d".into(), 10, json!(null), json!(4), json!(null)),
+            ],
+            "{limit:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn widening_between_buffered_batches_is_exact() {
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open();
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        dest.write(&batch(
+            &s,
+            &[("a", 1, false)],
+            vec![int("x", vec![Some(1)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+        // A big integer buffered (not in the table yet), then a Float64 batch: a DOUBLE would
+        // round the integer, so the column becomes JSON.
+        let big = (1_i64 << 53) + 1;
+        dest.write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(big)])],
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("c", 3, false)],
+            vec![float("x", vec![Some(1.5)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+
+        let x_type = columns(&mut dest, "t")
+            .into_iter()
+            .find(|(n, _)| n == "x")
+            .unwrap()
+            .1;
+        assert_eq!(x_type, "JSON", "{limit:?}");
+        assert_eq!(stored_text(&mut dest, "t", "x", "a").as_deref(), Some("1"));
+        assert_eq!(
+            stored_text(&mut dest, "t", "x", "b").as_deref(),
+            Some("9007199254740993"),
+            "{limit:?}"
+        );
+        assert_eq!(
+            stored_text(&mut dest, "t", "x", "c").as_deref(),
+            Some("1.5")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncate_after_buffered_rows() {
+    for soft in [false, true] {
+        let mode = if soft {
+            StreamMode::soft_delete()
+        } else {
+            StreamMode::new(WriteMode::Upsert)
+        };
+        let (_dir, _cfg, mut dest) = open_with(all(mode));
+        let s = StreamId::root("t");
+        dest.write(&batch(
+            &s,
+            &[("a", 1, false)],
+            vec![int("x", vec![Some(1)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+        dest.write(&batch(
+            &s,
+            &[("b", 2, false)],
+            vec![int("x", vec![Some(2)])],
+        ))
+        .await
+        .unwrap();
+        dest.truncate(&s).await.unwrap();
+        dest.write(&batch(
+            &s,
+            &[("c", 3, false)],
+            vec![int("x", vec![Some(3)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+
+        let want = if soft {
+            vec![
+                ("a".into(), 1, json!(true), json!(1), json!(null)),
+                ("b".into(), 2, json!(true), json!(2), json!(null)),
+                ("c".into(), 3, json!(false), json!(3), json!(null)),
+            ]
+        } else {
+            vec![("c".into(), 3, json!(null), json!(3), json!(null))]
+        };
+        assert_eq!(all_rows(&mut dest), want, "soft_delete = {soft}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_discards_buffered_rows() {
+    let (_dir, _cfg, mut dest) = open();
+    let s = StreamId::root("t");
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+    dest.write(&batch(
+        &s,
+        &[("a", 5, false), ("b", 2, false)],
+        vec![int("x", vec![Some(50), Some(2)])],
+    ))
+    .await
+    .unwrap();
+    dest.rollback().await.unwrap();
+    dest.write(&batch(
+        &s,
+        &[("c", 3, false)],
+        vec![int("x", vec![Some(3)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    assert_eq!(
+        all_rows(&mut dest),
+        vec![
+            ("a".into(), 1, json!(null), json!(1), json!(null)),
+            ("c".into(), 3, json!(null), json!(3), json!(null)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn append_across_batches() {
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open_with(all(StreamMode::new(WriteMode::Append)));
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        let b1 = batch(
+            &s,
+            &[("a", 1, false), ("a", 2, false)],
+            vec![int("x", vec![Some(1), Some(2)])],
+        );
+        dest.write(&b1).await.unwrap();
+        // The same (_id, _ts) again in a later batch is skipped, as with a merge per batch;
+        // within one batch the last one is kept.
+        dest.write(&batch(
+            &s,
+            &[("a", 2, false), ("a", 3, false), ("a", 3, true)],
+            vec![int("x", vec![Some(20), Some(30), None])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+        // A replay in a later transaction adds nothing.
+        dest.write(&b1).await.unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        assert_eq!(
+            all_rows(&mut dest),
+            vec![
+                ("a".into(), 1, json!(false), json!(1), json!(null)),
+                ("a".into(), 2, json!(false), json!(2), json!(null)),
+                ("a".into(), 3, json!(true), json!(null), json!(null)),
+            ],
+            "{limit:?}"
+        );
+    }
+}
