@@ -98,7 +98,11 @@ pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destinati
     for (i, d) in config.destination.iter().enumerate() {
         let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match d {
             DestinationConfig::Duckdb(c) => {
-                DuckDbDestination::open(c).map(|x| Box::new(x) as Box<dyn Destination>)
+                // DuckDB's own buffers get half of `memory_limit` unless the destination sets
+                // its own (beyond it DuckDB spills to disk).
+                let mut c = c.clone();
+                c.memory_limit = c.memory_limit.or(Some(config.memory_limit / 2));
+                DuckDbDestination::open(&c).map(|x| Box::new(x) as Box<dyn Destination>)
             }
             DestinationConfig::Files(c) => FilesDestination::open(c)
                 .await

@@ -150,7 +150,11 @@ mod tests {
             r#"{"y": 2, "$x": 1}"#,
             r#"{}"#,
         ];
-        for format in [Format::ConvexEncodedJson, Format::ExportJson, Format::CleanJson] {
+        for format in [
+            Format::ConvexEncodedJson,
+            Format::ExportJson,
+            Format::CleanJson,
+        ] {
             for text in cases {
                 let (slow, fast) = both(text, format);
                 assert_eq!(
@@ -160,7 +164,11 @@ mod tests {
                 );
             }
         }
-        for bad in [r#"{"$integer": 1}"#, r#"{"$nope": "x"}"#, r#"{"$bytes": "!!"}"#] {
+        for bad in [
+            r#"{"$integer": 1}"#,
+            r#"{"$nope": "x"}"#,
+            r#"{"$bytes": "!!"}"#,
+        ] {
             let (slow, fast) = both(bad, Format::ConvexEncodedJson);
             assert!(slow.is_err() && fast.is_err(), "{bad}");
         }

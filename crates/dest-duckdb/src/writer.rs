@@ -15,6 +15,7 @@ use spillway_core::batch::cast_column;
 use spillway_core::schema::{CREATION_TIME, DELETED, ID, SYSTEM_COLUMNS, TS, int_fits_f64};
 use spillway_core::table::{TableSchema, plan};
 use spillway_core::{Batch, ColumnType, DestError};
+use tracing::trace;
 
 use crate::DuckDbDestination;
 use crate::db::Db;
@@ -101,7 +102,9 @@ impl DuckDbDestination {
         }
         let batch_no = self.buffers.get(&table).map_or(0, |p| p.batches());
         let staged = cast_to_table(self, batch, &table, &schema, &incoming, batch_no)?;
+        let rows = staged.num_rows();
         self.buffers.push(&table, mode, &schema.columns, staged);
+        trace!(stream = %table, rows, "Batch applied.");
         if self.buffers.over(self.buffer_limit) {
             self.flush_all()?;
         }
