@@ -22,8 +22,7 @@ use spillway_core::{ErrorKind, SourceError};
 
 use crate::config::Secret;
 use crate::decode::{
-    self, DeltasPage, FastDeltasPage, FastSnapshotPage, FastSyncPage, PageRows, SnapshotPage,
-    SyncPage,
+    DeltasPage, FastDeltasPage, FastSnapshotPage, FastSyncPage, SnapshotPage, SyncPage,
 };
 
 /// The `Convex-Client` header value: `spillway-<semver>` (spec §2.2, §17.32).
@@ -166,23 +165,7 @@ impl ConvexClient {
         let bytes = self
             .fetch(path, self.http.post(self.url(path)).json(&body))
             .await?;
-        // Decoded in one pass; a page the fast decoder refuses goes through the tree decoder,
-        // whose errors name the row and field.
-        if let Ok(p) = serde_json::from_slice::<FastSnapshotPage>(&bytes) {
-            return Ok(SnapshotPage {
-                values: decode::rows(p.values),
-                snapshot: p.snapshot,
-                cursor: p.cursor,
-                has_more: p.has_more,
-            });
-        }
-        let p: ListSnapshotResponse = self.parse(path, &bytes)?;
-        Ok(SnapshotPage {
-            values: PageRows::Raw(p.values),
-            snapshot: p.snapshot,
-            cursor: p.cursor,
-            has_more: p.has_more,
-        })
+        self.page::<FastSnapshotPage, ListSnapshotResponse, _>(path, &bytes)
     }
 
     /// `POST /api/document_deltas` (spec §8).
@@ -196,19 +179,7 @@ impl ConvexClient {
         let bytes = self
             .fetch(path, self.http.post(self.url(path)).json(&body))
             .await?;
-        if let Ok(p) = serde_json::from_slice::<FastDeltasPage>(&bytes) {
-            return Ok(DeltasPage {
-                values: decode::rows(p.values),
-                cursor: p.cursor,
-                has_more: p.has_more,
-            });
-        }
-        let p: DocumentDeltasResponse = self.parse(path, &bytes)?;
-        Ok(DeltasPage {
-            values: PageRows::Raw(p.values),
-            cursor: p.cursor,
-            has_more: p.has_more,
-        })
+        self.page::<FastDeltasPage, DocumentDeltasResponse, _>(path, &bytes)
     }
 
     /// `POST /api/v1/data/sync` (spec §12): the next page after `cursor`, or the first page
@@ -226,11 +197,7 @@ impl ConvexClient {
         let bytes = self
             .fetch(path, self.http.post(self.url(path)).json(&body))
             .await?;
-        if let Ok(p) = serde_json::from_slice::<FastSyncPage>(&bytes) {
-            return Ok(p.into_page());
-        }
-        let p: DataSyncResponse = self.parse(path, &bytes)?;
-        Ok(SyncPage::from_raw(p))
+        self.page::<FastSyncPage, DataSyncResponse, _>(path, &bytes)
     }
 
     /// `POST /api/data_sync_cursor_from_deltas` (spec §14): a data sync cursor equivalent to
@@ -307,6 +274,20 @@ impl ConvexClient {
         let mut err = classify(&self.host, path, status, &body);
         err.retry_after = retry_after;
         Err(err)
+    }
+
+    /// Decodes a page in one pass (`F`); a page the fast decoder refuses goes through the tree
+    /// decoder (`S`), whose errors name the row and field ([`crate::decode`]).
+    fn page<F, S, P>(&self, path: &str, body: &[u8]) -> Result<P, ApiError>
+    where
+        F: DeserializeOwned,
+        S: DeserializeOwned,
+        P: From<F> + From<S>,
+    {
+        match serde_json::from_slice::<F>(body) {
+            Ok(fast) => Ok(fast.into()),
+            Err(_) => Ok(self.parse::<S>(path, body)?.into()),
+        }
     }
 
     /// Parses a success body; one that is not the expected JSON is a (capped) transient error.

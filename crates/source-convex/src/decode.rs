@@ -16,7 +16,7 @@ use spillway_convex_protocol::data_sync::{
     DataSyncPagination, DataSyncResponse, DataSyncStatus, DataSyncValue, TableName,
 };
 use spillway_convex_protocol::value_de::ValueSeed;
-use spillway_convex_protocol::wire::WireRow;
+use spillway_convex_protocol::wire::{DocumentDeltasResponse, ListSnapshotResponse, WireRow};
 use spillway_core::StreamId;
 
 use crate::convert::{Row, stream_of};
@@ -87,8 +87,50 @@ pub(crate) struct FastDeltasPage {
 }
 
 /// Rows of a fast-decoded page, with their streams.
-pub(crate) fn rows(values: Vec<FastRow>) -> PageRows {
+fn rows(values: Vec<FastRow>) -> PageRows {
     PageRows::Decoded(values.into_iter().map(|r| (r.stream, r.row)).collect())
+}
+
+impl From<FastSnapshotPage> for SnapshotPage {
+    fn from(p: FastSnapshotPage) -> Self {
+        SnapshotPage {
+            values: rows(p.values),
+            snapshot: p.snapshot,
+            cursor: p.cursor,
+            has_more: p.has_more,
+        }
+    }
+}
+
+impl From<ListSnapshotResponse> for SnapshotPage {
+    fn from(p: ListSnapshotResponse) -> Self {
+        SnapshotPage {
+            values: PageRows::Raw(p.values),
+            snapshot: p.snapshot,
+            cursor: p.cursor,
+            has_more: p.has_more,
+        }
+    }
+}
+
+impl From<FastDeltasPage> for DeltasPage {
+    fn from(p: FastDeltasPage) -> Self {
+        DeltasPage {
+            values: rows(p.values),
+            cursor: p.cursor,
+            has_more: p.has_more,
+        }
+    }
+}
+
+impl From<DocumentDeltasResponse> for DeltasPage {
+    fn from(p: DocumentDeltasResponse) -> Self {
+        DeltasPage {
+            values: PageRows::Raw(p.values),
+            cursor: p.cursor,
+            has_more: p.has_more,
+        }
+    }
 }
 
 /// One legacy wire row (`convex_encoded_json`) decoded in one pass.
@@ -177,9 +219,8 @@ pub enum SyncRows {
     Raw(Vec<DataSyncValue>),
 }
 
-impl SyncPage {
-    /// A page decoded by the tree decoder.
-    pub(crate) fn from_raw(p: DataSyncResponse) -> Self {
+impl From<DataSyncResponse> for SyncPage {
+    fn from(p: DataSyncResponse) -> Self {
         SyncPage {
             status: p.status,
             truncates: p.truncates,
@@ -200,14 +241,14 @@ pub(crate) struct FastSyncPage {
     pagination: DataSyncPagination,
 }
 
-impl FastSyncPage {
-    pub(crate) fn into_page(self) -> SyncPage {
+impl From<FastSyncPage> for SyncPage {
+    fn from(p: FastSyncPage) -> Self {
         SyncPage {
-            status: self.status,
-            truncates: self.truncates,
-            values: SyncRows::Decoded(self.values.into_iter().map(|v| (v.stream, v.row)).collect()),
-            sync_id: self.sync_id,
-            next_cursor: self.pagination.next_cursor,
+            status: p.status,
+            truncates: p.truncates,
+            values: SyncRows::Decoded(p.values.into_iter().map(|v| (v.stream, v.row)).collect()),
+            sync_id: p.sync_id,
+            next_cursor: p.pagination.next_cursor,
         }
     }
 }
@@ -356,7 +397,7 @@ mod tests {
         ]"#;
         let text = page(values);
         let fast: FastSyncPage = serde_json::from_str(&text).unwrap();
-        let SyncRows::Decoded(fast) = fast.into_page().values else {
+        let SyncRows::Decoded(fast) = SyncPage::from(fast).values else {
             panic!()
         };
         let raw: DataSyncResponse = serde_json::from_str(&text).unwrap();
