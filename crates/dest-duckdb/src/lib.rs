@@ -275,6 +275,33 @@ impl DuckDbDestination {
         Ok(())
     }
 
+    /// Changes `table` from `current` to `target` (`changes` from [`spillway_core::table::plan`]):
+    /// `ALTER TABLE` when that is safe in this transaction, otherwise a rebuilt table.
+    fn reshape(
+        &mut self,
+        table: &str,
+        mode: StreamMode,
+        current: &TableSchema,
+        target: &TableSchema,
+        changes: &[spillway_core::table::Change],
+    ) -> Result<(), DestError> {
+        let alter_ok = !self.txn_dirty(table);
+        ddl::apply(
+            &self.db,
+            table,
+            Shape::of(mode),
+            current,
+            target,
+            changes,
+            alter_ok,
+        )?;
+        if !alter_ok {
+            self.mark_local(table);
+        }
+        self.tables.insert(table.to_string(), Some(target.clone()));
+        Ok(())
+    }
+
     /// Whether `ALTER TABLE` on `table` would be unsafe in this transaction.
     fn txn_dirty(&self, table: &str) -> bool {
         self.txn

@@ -20,9 +20,8 @@ use spillway_core::{ColumnType, DestError, ErrorKind, StreamMode, WriteMode};
 use tracing::{debug, info};
 
 use crate::DuckDbDestination;
-use crate::ddl::{self, quote};
+use crate::ddl::quote;
 use crate::error::data_error;
-use crate::shape::Shape;
 
 impl DuckDbDestination {
     /// Creates (or empties) the reload copy of `table` inside the open transaction.
@@ -117,20 +116,7 @@ impl DuckDbDestination {
         };
         let (target, changes) = plan(&current, &incoming.columns);
         if !changes.is_empty() {
-            let alter_ok = !self.txn_dirty(table);
-            ddl::apply(
-                &self.db,
-                table,
-                Shape::of(mode),
-                &current,
-                &target,
-                &changes,
-                alter_ok,
-            )?;
-            if !alter_ok {
-                self.mark_local(table);
-            }
-            self.tables.insert(table.to_string(), Some(target.clone()));
+            self.reshape(table, mode, &current, &target, &changes)?;
         }
         let mut names: Vec<String> = [ID, CREATION_TIME, TS].iter().map(|c| quote(c)).collect();
         for (name, ty) in &incoming.columns {

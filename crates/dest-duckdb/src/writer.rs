@@ -21,7 +21,6 @@ use crate::DuckDbDestination;
 use crate::db::Db;
 use crate::ddl::{self, quote};
 use crate::error::data_error;
-use crate::shape::Shape;
 
 /// The staging table (temporary, one per merge of a table's buffered batches).
 pub(crate) const STAGE: &str = "_spillway_stage";
@@ -70,20 +69,7 @@ impl DuckDbDestination {
                     (target, changes) = plan(&current, &wanted);
                 }
                 if !changes.is_empty() {
-                    let alter_ok = !self.txn_dirty(&table);
-                    ddl::apply(
-                        &self.db,
-                        &table,
-                        Shape::of(mode),
-                        &current,
-                        &target,
-                        &changes,
-                        alter_ok,
-                    )?;
-                    if !alter_ok {
-                        self.mark_local(&table);
-                    }
-                    self.tables.insert(table.clone(), Some(target.clone()));
+                    self.reshape(&table, mode, &current, &target, &changes)?;
                 }
                 target
             }

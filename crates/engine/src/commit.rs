@@ -19,6 +19,8 @@ pub(crate) struct Pending {
     checkpoint: Option<Checkpoint>,
     since: Instant,
     bytes: u64,
+    /// Something was written since the last commit (the open transaction holds changes).
+    written: bool,
     /// Something was written after the deferred checkpoint (so it no longer describes the
     /// open transaction).
     written_after: bool,
@@ -31,14 +33,21 @@ impl Pending {
             checkpoint: None,
             since: Instant::now(),
             bytes: 0,
+            written: false,
             written_after: false,
         }
     }
 
-    /// Rows of `bytes` were written into the open transaction.
+    /// Rows of `bytes` (or a truncate, 0) were written into the open transaction.
     pub(crate) fn wrote(&mut self, bytes: u64) {
         self.bytes += bytes;
+        self.written = true;
         self.written_after |= self.checkpoint.is_some();
+    }
+
+    /// Whether the open transaction holds changes not committed yet.
+    pub(crate) fn uncommitted(&self) -> bool {
+        self.written
     }
 
     /// Whether a checkpoint arriving now should be committed.
@@ -64,6 +73,7 @@ impl Pending {
         self.checkpoint = None;
         self.since = Instant::now();
         self.bytes = 0;
+        self.written = false;
         self.written_after = false;
     }
 }

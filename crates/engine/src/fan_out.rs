@@ -60,7 +60,6 @@ struct Lane<'a> {
     saved: Option<SourceState>,
     /// Rows with `_ts` at or before this are already in the destination (see module docs).
     skip_through: Option<i64>,
-    uncommitted: bool,
     /// Checkpoints received but not committed yet ([`crate::commit`]).
     pending: Pending,
 }
@@ -101,7 +100,6 @@ pub async fn sync_fan_out(
             dest: &mut **dest,
             saved: None,
             skip_through: None,
-            uncommitted: false,
             pending: Pending::new(),
         };
         // Loaded even for a full refresh: the source then starts over but can still see what
@@ -234,7 +232,7 @@ async fn read_into(
         }
         if lane.live() {
             match &source_result {
-                Ok(()) if !lane.uncommitted => {
+                Ok(()) if !lane.pending.uncommitted() => {
                     if let Err(e) = lane.dest.finish().await {
                         lane.fail(e);
                     }
@@ -253,13 +251,12 @@ async fn read_into(
                 Err(e) => lane.run.error = Some(e.clone()),
             }
         }
-        if lane.run.error.is_some() || lane.uncommitted {
+        if lane.run.error.is_some() || lane.pending.uncommitted() {
             // Nothing partial is ever committed: the open transaction holds at most the rows
             // since the last checkpoint, which a rerun reads again.
             if let Err(e) = lane.dest.rollback().await {
                 warn!(destination = %lane.run.name, error = %e, "Rollback failed.");
             }
-            lane.uncommitted = false;
             lane.pending.reset();
         }
         if lane.run.error.is_none() {
@@ -274,7 +271,6 @@ async fn commit(lane: &mut Lane<'_>, key: &StateKey, cp: &Checkpoint) -> Result<
     lane.dest.commit(key, cp).await?;
     lane.run.report.checkpoints += 1;
     lane.run.report.last_checkpoint = Some(cp.description.clone());
-    lane.uncommitted = false;
     lane.pending.reset();
     Ok(())
 }
@@ -307,7 +303,6 @@ async fn apply(
             count(&mut lane.run.report, batch);
             lane.pending
                 .wrote(batch.rows.get_array_memory_size() as u64);
-            lane.uncommitted = true;
             lane.dest.write(batch).await
         }
         SourceEvent::Truncate(stream) => {
@@ -315,7 +310,6 @@ async fn apply(
             lane.skip_through = None;
             lane.run.report.truncates += 1;
             lane.pending.wrote(0);
-            lane.uncommitted = true;
             lane.dest.truncate(stream).await
         }
         SourceEvent::Checkpoint(cp) => {
@@ -341,7 +335,7 @@ async fn apply(
 /// lane's saved position back).
 fn already_past(source: &dyn Source, lane: &Lane<'_>, cp: &Checkpoint) -> bool {
     match (lane.skip_through, source.delivered_through(&cp.state)) {
-        (Some(t), Some(at)) => at <= t && !lane.uncommitted,
+        (Some(t), Some(at)) => at <= t && !lane.pending.uncommitted(),
         _ => false,
     }
 }

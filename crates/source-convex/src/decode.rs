@@ -30,21 +30,6 @@ pub enum PageRows {
     Raw(Vec<WireRow>),
 }
 
-impl PageRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        match self {
-            PageRows::Decoded(r) => r.len(),
-            PageRows::Raw(r) => r.len(),
-        }
-    }
-
-    /// Whether the page has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// A `list_snapshot` page (spec §7.2).
 #[derive(Debug)]
 pub struct SnapshotPage {

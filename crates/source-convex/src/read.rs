@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::client::ConvexClient;
 use crate::convert::{Row, decode_row, row_stream, to_batch};
-use crate::decode::PageRows;
+use crate::decode::{DeltasPage, PageRows, SnapshotPage};
 use crate::prefetch::Prefetch;
 use crate::retry::RetryPolicy;
 use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
@@ -140,6 +140,22 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// At the start of a new snapshot: truncates the selected `stale` tables (qualified
+    /// names the previous position had seen), even if the server no longer lists them.
+    pub(crate) async fn truncate_stale(
+        &self,
+        stale: BTreeSet<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> Result<(), SourceError> {
+        for table in stale {
+            let stream = StreamId::parse(&table);
+            if self.selection.contains(&stream.namespace, &stream.name) {
+                self.first_sight(&stream, seen).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn first_sight(
         &self,
         stream: &StreamId,
@@ -237,12 +253,7 @@ impl Reader<'_> {
             None => {
                 info!("Starting a full snapshot.");
                 let stale = std::mem::take(&mut seen);
-                for table in stale {
-                    let stream = StreamId::parse(&table);
-                    if self.selection.contains(&stream.namespace, &stream.name) {
-                        self.first_sight(&stream, &mut seen).await?;
-                    }
-                }
+                self.truncate_stale(stale, &mut seen).await?;
                 self.announce_tables(&mut seen).await?;
                 (None, None)
             }
@@ -255,54 +266,44 @@ impl Reader<'_> {
             let selection = self.selection;
             let retry = self.retry;
             let (s, c) = (snapshot, cursor.clone());
-            let mut page = ahead
+            let SnapshotPage {
+                values,
+                snapshot: at,
+                cursor: next,
+                has_more,
+            } = ahead
                 .take_or(|| {
                     retry.run("list_snapshot", || {
                         client.list_snapshot(s, c.as_deref(), selection)
                     })
                 })
                 .await?;
-            if page.has_more
-                && let Some(next) = page.cursor.clone()
-            {
+            if has_more && let Some(next) = next.clone() {
                 let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
-                let at = Some(page.snapshot);
                 ahead.start(async move {
                     retry
                         .run("list_snapshot", || {
-                            client.list_snapshot(at, Some(&next), &selection)
+                            client.list_snapshot(Some(at), Some(&next), &selection)
                         })
                         .await
                 });
             }
             if let Some(expected) = snapshot
-                && page.snapshot != expected
+                && at != expected
             {
                 return Err(SourceError::new(
                     ErrorKind::Data,
                     format!(
-                        "list_snapshot answered at snapshot {} although {expected} was requested; refusing to mix two snapshots",
-                        page.snapshot
+                        "list_snapshot answered at snapshot {at} although {expected} was requested; refusing to mix two snapshots",
                     ),
                 ));
             }
-            snapshot = Some(page.snapshot);
-            let where_ = format!("snapshot {} page {page_no}", page.snapshot);
-            let rows = self
-                .emit_rows(
-                    std::mem::replace(&mut page.values, PageRows::Raw(Vec::new())),
-                    &mut seen,
-                    &where_,
-                )
-                .await?;
-            debug!(
-                page = page_no,
-                rows,
-                has_more = page.has_more,
-                "Snapshot page read."
-            );
-            if page.has_more {
-                let next = page.cursor.ok_or_else(|| {
+            snapshot = Some(at);
+            let where_ = format!("snapshot {at} page {page_no}");
+            let rows = self.emit_rows(values, &mut seen, &where_).await?;
+            debug!(page = page_no, rows, has_more, "Snapshot page read.");
+            if has_more {
+                let next = next.ok_or_else(|| {
                     SourceError::new(
                         ErrorKind::Data,
                         format!("{where_}: the server said hasMore but sent no cursor (protocol violation)"),
@@ -313,7 +314,7 @@ impl Reader<'_> {
                     version: crate::state::STATE_VERSION,
                     api: "legacy".into(),
                     position: Position::Snapshot {
-                        snapshot: SnapshotTs(page.snapshot),
+                        snapshot: SnapshotTs(at),
                         cursor: SnapshotCursor(next),
                     },
                     tables_seen: seen.clone(),
@@ -321,11 +322,11 @@ impl Reader<'_> {
                 .await?;
             } else {
                 info!(
-                    snapshot = page.snapshot,
+                    snapshot = at,
                     pages = page_no,
                     "Snapshot complete; reading changes since it."
                 );
-                let cursor = DeltaCursor(page.snapshot);
+                let cursor = DeltaCursor(at);
                 self.checkpoint(deltas_state(cursor, &seen)).await?;
                 return self.deltas(cursor, seen).await;
             }
@@ -345,12 +346,15 @@ impl Reader<'_> {
             let selection = self.selection;
             let retry = self.retry;
             let c = cursor.0;
-            let mut page = ahead
+            let DeltasPage {
+                values,
+                cursor: next,
+                has_more,
+            } = ahead
                 .take_or(|| retry.run("document_deltas", || client.document_deltas(c, selection)))
                 .await?;
-            if page.has_more {
+            if has_more {
                 let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
-                let next = page.cursor;
                 ahead.start(async move {
                     retry
                         .run("document_deltas", || {
@@ -360,24 +364,18 @@ impl Reader<'_> {
                 });
             }
             let where_ = format!("deltas after cursor {c}");
-            let rows = self
-                .emit_rows(
-                    std::mem::replace(&mut page.values, PageRows::Raw(Vec::new())),
-                    &mut seen,
-                    &where_,
-                )
-                .await?;
+            let rows = self.emit_rows(values, &mut seen, &where_).await?;
             debug!(
                 page = page_no,
                 rows,
-                cursor = page.cursor,
-                has_more = page.has_more,
+                cursor = next,
+                has_more,
                 "Deltas page read."
             );
             // The server's cursor is saved verbatim, never max(_ts) (spec §17.7).
-            cursor = DeltaCursor(page.cursor);
+            cursor = DeltaCursor(next);
             self.checkpoint(deltas_state(cursor, &seen)).await?;
-            if !page.has_more {
+            if !has_more {
                 return Ok((cursor, seen));
             }
         }

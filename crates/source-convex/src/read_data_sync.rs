@@ -203,15 +203,9 @@ impl Reader<'_> {
                 Err(e) => return Err(Fallback::Failed(e.into())),
             };
             let where_ = format!("data sync {} page {page_no}", page.sync_id);
-            for table in std::mem::take(&mut stale) {
-                let stream = StreamId::parse(&table);
-                if self.selection.contains(&stream.namespace, &stream.name) {
-                    seen.insert(table);
-                    self.send(SourceEvent::Truncate(stream))
-                        .await
-                        .map_err(Fallback::Failed)?;
-                }
-            }
+            self.truncate_stale(std::mem::take(&mut stale), &mut seen)
+                .await
+                .map_err(Fallback::Failed)?;
             let next = page.next_cursor.clone();
             let (status, sync_id) = (page.status, page.sync_id.clone());
             let truncates = page.truncates.len();

@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use spillway_convex_protocol::data_sync::{
-    ActiveSyncsPagination, CursorFromDeltasResponse, ListActiveSyncsResponse, codes,
+    ActiveSyncsPagination, CursorFromDeltasRequest, CursorFromDeltasResponse, DataSyncRequest,
+    ListActiveSyncsResponse, codes,
 };
 use spillway_convex_protocol::wire::codes as wire_codes;
 
@@ -72,14 +73,6 @@ fn check_ts(shared: &Shared, store: &Store, ts: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct SyncBody {
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    selection: Option<Json>,
-}
-
 pub(super) async fn data_sync(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -91,7 +84,7 @@ pub(super) async fn data_sync(
     }
     respond((|| {
         let map = post_prelude(&shared, &headers, raw.as_deref(), &body)?;
-        let b: SyncBody = body_fields(&map)?;
+        let b: DataSyncRequest = body_fields(&map)?;
         let selection = selection(b.selection.as_ref())?;
         let client = headers.get("convex-client").and_then(|v| v.to_str().ok());
         sync_page(&shared, b.cursor.as_deref(), &selection, client)
@@ -208,13 +201,6 @@ pub(super) async fn list_active_syncs(
     })())
 }
 
-#[derive(Deserialize)]
-struct FromDeltasBody {
-    cursor: i64,
-    #[serde(default)]
-    selection: Option<Json>,
-}
-
 pub(super) async fn cursor_from_deltas(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -226,7 +212,7 @@ pub(super) async fn cursor_from_deltas(
     }
     respond((|| {
         let map = post_prelude(&shared, &headers, raw.as_deref(), &body)?;
-        let b: FromDeltasBody = body_fields(&map)?;
+        let b: CursorFromDeltasRequest = body_fields(&map)?;
         let selection = selection(b.selection.as_ref())?;
         if b.cursor < 0 {
             return Err(invalid_cursor(format!(
