@@ -3,6 +3,8 @@
 //! - [`check_rows`]: page rows through the source's decode path exactly as `read.rs` takes them
 //!   (`row_stream` → `decode_row` → one `to_batch` per stream, page order kept), then every
 //!   batch checked cell by cell against the decoded rows.
+//! - [`check_fast_page`]: a page the one-pass decoder accepts gives the same batches through
+//!   the tree decoder.
 //! - [`check_value`]: a decoded value survives both lossless encodings byte for byte.
 //!
 //! Decode errors are fine (the input is malformed); a panic or a failed assertion is a bug.
@@ -18,7 +20,9 @@ use spillway_convex_protocol::{Format, Value};
 use spillway_core::batch::{cast_column, json_text};
 use spillway_core::schema::{SYSTEM_COLUMNS, int_fits_f64};
 use spillway_core::{Batch, ColumnType, StreamId};
-use spillway_source_convex::convert::{Row, decode_row, row_stream, to_batch};
+use spillway_source_convex::columns::PageColumns;
+use spillway_source_convex::convert::{Row, decode_row, push_row, row_stream, to_batch};
+use spillway_source_convex::decode::PageRows;
 
 /// Decodes `values` as the source does, builds one batch per stream and checks each batch
 /// against its rows. Rows that fail to decode are skipped (the source would refuse the page);
@@ -252,4 +256,31 @@ pub fn document(id: usize, value: Json) -> WireRow {
     row.insert("_creationTime".into(), Json::from(1_750_000_000_000.5));
     row.insert("f".into(), value);
     row
+}
+
+/// A page the fast decoder accepts decodes to the same batches through the tree decoder: the
+/// source takes the fast path whenever it succeeds, so the two must never disagree.
+pub fn check_fast_page(fast: PageRows, values: &[WireRow]) {
+    let PageRows::Decoded(fast) = fast else {
+        panic!("the fast decoder returned raw rows");
+    };
+    let mut tree = PageColumns::default();
+    for wire in values {
+        let stream = row_stream(wire).expect("the fast decoder accepted its `_table`");
+        let row = match decode_row(wire, &stream, "fuzz") {
+            Ok(row) => row,
+            Err(e) => panic!("the fast decoder accepted a row the tree decoder refuses: {e}"),
+        };
+        push_row(tree.stream(&stream), &row).expect("rows of a map have distinct fields");
+    }
+    let print = |page: PageColumns| -> Vec<String> {
+        page.into_sorted()
+            .into_iter()
+            .map(|(s, t)| match t.finish(&s) {
+                Ok(b) => format!("{s}: {:?}", b.rows),
+                Err(e) => panic!("building the batch of {s} failed: {e}"),
+            })
+            .collect()
+    };
+    assert_eq!(print(fast), print(tree), "fast and tree decoders disagree");
 }

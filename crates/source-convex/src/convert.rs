@@ -6,16 +6,11 @@
 //! `_ts` (spec §17.12).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-};
-use arrow_array::{ArrayRef, NullArray, RecordBatch};
-use arrow_schema::Schema;
 use spillway_convex_protocol::{Format, Value};
-use spillway_core::schema::{int_fits_f64, system_fields};
-use spillway_core::{Batch, ColumnType, ErrorKind, SourceError, StreamId};
+use spillway_core::{Batch, ErrorKind, SourceError, StreamId};
+
+use crate::columns::{Cell, RowMeta, TableColumns};
 
 use spillway_convex_protocol::data_sync::DataSyncValue;
 use spillway_convex_protocol::wire::WireRow;
@@ -133,141 +128,27 @@ fn fields(row: &WireRow, deleted: bool, format: Format) -> Result<BTreeMap<Strin
     Ok(fields)
 }
 
-fn value_type(v: &Value) -> ColumnType {
-    match v {
-        Value::Null => ColumnType::Null,
-        Value::Int64(_) => ColumnType::Int64,
-        Value::Float64(_) => ColumnType::Float64,
-        Value::Boolean(_) => ColumnType::Boolean,
-        Value::String(_) => ColumnType::Utf8,
-        Value::Bytes(_) => ColumnType::Binary,
-        Value::Array(_) | Value::Object(_) => ColumnType::Json,
-    }
-}
-
-/// Builds the batch for rows of one stream.
+/// Builds the batch for rows of one stream (see [`crate::columns`]).
 pub fn to_batch(stream: &StreamId, rows: &[Row]) -> Result<Batch, SourceError> {
-    // Per field: the widened type, and whether it holds an Int64 a DOUBLE would round.
-    let mut seen: BTreeMap<&str, (ColumnType, bool)> = BTreeMap::new();
+    let mut table = TableColumns::new();
     for row in rows {
-        for (k, v) in &row.fields {
-            let (t, big) = seen.entry(k.as_str()).or_insert((ColumnType::Null, false));
-            *big |= matches!(v, Value::Int64(i) if !int_fits_f64(*i));
-            *t = t.widen(value_type(v));
-        }
+        push_row(&mut table, row)?;
     }
-    let types: BTreeMap<&str, ColumnType> = seen
-        .into_iter()
-        .map(|(k, (t, big))| match t {
-            // Ints and floats mixed, and an int a DOUBLE would round: keep it exact as JSON.
-            ColumnType::Float64 if big => (k, ColumnType::Json),
-            t => (k, t),
-        })
-        .collect();
-    let mut fields = system_fields();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(4 + types.len());
-
-    let mut ids = StringBuilder::with_capacity(rows.len(), rows.len() * 32);
-    let mut ctimes = Float64Builder::with_capacity(rows.len());
-    let mut tss = Int64Builder::with_capacity(rows.len());
-    let mut dels = BooleanBuilder::with_capacity(rows.len());
-    for row in rows {
-        ids.append_value(&row.id);
-        ctimes.append_option(row.creation_time);
-        tss.append_value(row.ts);
-        dels.append_value(row.deleted);
-    }
-    columns.push(Arc::new(ids.finish()));
-    columns.push(Arc::new(ctimes.finish()));
-    columns.push(Arc::new(tss.finish()));
-    columns.push(Arc::new(dels.finish()));
-
-    for (name, ty) in &types {
-        fields.push(ty.field(name));
-        columns.push(build_column(rows, name, *ty));
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let rb = RecordBatch::try_new(schema, columns).map_err(|e| {
-        SourceError::new(
-            ErrorKind::Internal,
-            format!("stream {stream}: cannot build batch: {e}"),
-        )
-    })?;
-    Batch::try_new(stream.clone(), rb)
-        .map_err(|e| SourceError::new(ErrorKind::Internal, e.to_string()))
+    table.finish(stream)
 }
 
-fn build_column(rows: &[Row], name: &str, ty: ColumnType) -> ArrayRef {
-    let n = rows.len();
-    fn field<'r>(r: &'r Row, name: &str) -> Option<&'r Value> {
-        r.fields.get(name).filter(|v| !matches!(v, Value::Null))
-    }
-    let get = |r| field(r, name);
-    match ty {
-        ColumnType::Null => Arc::new(NullArray::new(n)),
-        ColumnType::Boolean => {
-            let mut b = BooleanBuilder::with_capacity(n);
-            for r in rows {
-                b.append_option(match get(r) {
-                    Some(Value::Boolean(x)) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Int64 => {
-            let mut b = Int64Builder::with_capacity(n);
-            for r in rows {
-                b.append_option(match get(r) {
-                    Some(Value::Int64(x)) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Float64 => {
-            let mut b = Float64Builder::with_capacity(n);
-            for r in rows {
-                b.append_option(match get(r) {
-                    Some(Value::Float64(x)) => Some(*x),
-                    // Widened column (Int64 ⊔ Float64), as DESIGN.md specifies.
-                    Some(Value::Int64(x)) => Some(*x as f64),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Utf8 => {
-            let mut b = StringBuilder::with_capacity(n, n * 16);
-            for r in rows {
-                match get(r) {
-                    Some(Value::String(s)) => b.append_value(s),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Binary => {
-            let mut b = BinaryBuilder::with_capacity(n, n * 16);
-            for r in rows {
-                match get(r) {
-                    Some(Value::Bytes(s)) => b.append_value(s),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Json => {
-            let mut b = StringBuilder::with_capacity(n, n * 32);
-            for r in rows {
-                match get(r) {
-                    Some(v) => b.append_value(v.to_json_string(Format::ExportJson)),
-                    None => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-    }
+/// Appends a decoded row to its table's columns.
+pub fn push_row(table: &mut TableColumns, row: &Row) -> Result<(), SourceError> {
+    let meta = RowMeta {
+        id: &row.id,
+        creation_time: row.creation_time,
+        ts: row.ts,
+        deleted: row.deleted,
+    };
+    // A map's keys are distinct, so this cannot fail.
+    table
+        .push_row(meta, row.fields.iter().map(|(k, v)| (k, Cell::of(v))))
+        .map_err(|m| SourceError::new(ErrorKind::Internal, m))
 }
 
 #[cfg(test)]
@@ -275,6 +156,7 @@ mod tests {
     use super::*;
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
+    use spillway_core::ColumnType;
 
     fn wire(text: &str) -> WireRow {
         serde_json::from_str(text).unwrap()

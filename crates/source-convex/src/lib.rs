@@ -19,6 +19,7 @@
 //! ```
 
 pub mod client;
+pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod decode;

@@ -5,7 +5,7 @@
 //! After applying a deltas page the replica equals the database at `cursor` (spec §8.3 b),
 //! so each of these is a safe place to resume.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use spillway_convex_protocol::selection::Selection;
 use spillway_core::channel::EventSender;
@@ -13,7 +13,8 @@ use spillway_core::{Checkpoint, ErrorKind, SourceError, SourceEvent, StreamId};
 use tracing::{debug, info, warn};
 
 use crate::client::ConvexClient;
-use crate::convert::{Row, decode_row, row_stream, to_batch};
+use crate::columns::PageColumns;
+use crate::convert::{decode_row, push_row, row_stream, to_batch};
 use crate::decode::{DeltasPage, PageRows, SnapshotPage};
 use crate::prefetch::Prefetch;
 use crate::retry::RetryPolicy;
@@ -175,16 +176,10 @@ impl Reader<'_> {
         seen: &mut BTreeSet<String>,
         where_: &str,
     ) -> Result<usize, SourceError> {
-        let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
-        match values {
-            PageRows::Decoded(rows) => {
-                for (stream, row) in rows {
-                    if self.selected(&stream) {
-                        by_stream.entry(stream).or_default().push(row);
-                    }
-                }
-            }
+        let page = match values {
+            PageRows::Decoded(page) => page,
             PageRows::Raw(values) => {
+                let mut page = PageColumns::default();
                 for value in &values {
                     let stream = row_stream(value)
                         .map_err(|m| SourceError::new(ErrorKind::Data, format!("{where_}: {m}")))?;
@@ -192,11 +187,12 @@ impl Reader<'_> {
                         continue;
                     }
                     let row = decode_row(value, &stream, where_)?;
-                    by_stream.entry(stream).or_default().push(row);
+                    push_row(page.stream(&stream), &row)?;
                 }
+                page
             }
-        }
-        self.send_grouped(by_stream, seen, true).await
+        };
+        self.send_grouped(page, seen, true).await
     }
 
     /// Whether `stream` was selected; warns once about rows of a table that was not (the
@@ -211,24 +207,27 @@ impl Reader<'_> {
         false
     }
 
-    /// Sends one batch per stream, recording it in `seen` — and truncating a stream seen for
+    /// Sends one batch per selected stream, recording it in `seen` — and truncating a stream seen for
     /// the first time when `truncate_new` (the legacy API's `tablesSeen` rule; data sync says
     /// itself what to truncate). Returns the number of rows.
     pub(crate) async fn send_grouped(
-        &self,
-        by_stream: BTreeMap<StreamId, Vec<Row>>,
+        &mut self,
+        page: PageColumns,
         seen: &mut BTreeSet<String>,
         truncate_new: bool,
     ) -> Result<usize, SourceError> {
         let mut rows = 0;
-        for (stream, list) in by_stream {
+        for (stream, table) in page.into_sorted() {
+            if !self.selected(&stream) {
+                continue;
+            }
             if truncate_new {
                 self.first_sight(&stream, seen).await?;
             } else {
                 seen.insert(stream.qualified());
             }
-            rows += list.len();
-            let batch = to_batch(&stream, &list)?;
+            rows += table.len();
+            let batch = table.finish(&stream)?;
             self.send(SourceEvent::Batch(batch)).await?;
         }
         Ok(rows)

@@ -6,15 +6,16 @@
 //! legacy API moves over without re-reading: its deltas cursor is converted with
 //! `data_sync_cursor_from_deltas`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use spillway_convex_protocol::data_sync::DataSyncStatus;
-use spillway_core::{ErrorKind, SourceError, SourceEvent, StreamId};
+use spillway_core::{ErrorKind, SourceError, SourceEvent};
 use tracing::{debug, info, warn};
 
 use crate::client::ApiError;
+use crate::columns::PageColumns;
 use crate::config::ApiMode;
-use crate::convert::{Row, decode_sync_value, stream_of};
+use crate::convert::{decode_sync_value, push_row, stream_of};
 use crate::decode::{SyncPage, SyncRows};
 use crate::prefetch::Prefetch;
 use crate::read::{MAX_RESTARTS, Reader};
@@ -267,20 +268,20 @@ impl Reader<'_> {
                 self.send(SourceEvent::Truncate(stream)).await?;
             }
         }
-        let mut by_stream: BTreeMap<StreamId, Vec<Row>> = BTreeMap::new();
         let decoded = match page.values {
-            SyncRows::Decoded(rows) => rows,
-            SyncRows::Raw(values) => values
-                .iter()
-                .map(|v| decode_sync_value(v, where_))
-                .collect::<Result<_, _>>()?,
-        };
-        for (stream, row) in decoded {
-            if self.selected(&stream) {
-                by_stream.entry(stream).or_default().push(row);
+            SyncRows::Decoded(page) => page,
+            SyncRows::Raw(values) => {
+                let mut page = PageColumns::default();
+                for v in &values {
+                    let (stream, row) = decode_sync_value(v, where_)?;
+                    if self.selected(&stream) {
+                        push_row(page.stream(&stream), &row)?;
+                    }
+                }
+                page
             }
-        }
-        self.send_grouped(by_stream, seen, false).await
+        };
+        self.send_grouped(decoded, seen, false).await
     }
 }
 
