@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use duckdb::arrow::array::RecordBatch;
+use duckdb::arrow::array::{Array, AsArray, RecordBatch};
 use spillway_core::{ColumnType, DestError, StreamMode, WriteMode};
 use tracing::trace;
 
@@ -52,6 +52,40 @@ pub(crate) struct Pending {
     pub(crate) rows: usize,
     /// Their Arrow memory.
     bytes: usize,
+    /// The `_id` range of the batches, if every `_id` is greater than the one before it in
+    /// arrival order (a snapshot's pages: each document once, in `_id` order); `None` once
+    /// one is not. Lets the merge skip deduplication and, when the table holds nothing at or
+    /// after the first `_id`, the joins against the table ([`crate::upsert`]).
+    pub(crate) ascending: Option<IdRange>,
+}
+
+/// The first and last `_id` of buffered rows whose `_id`s strictly ascend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdRange {
+    /// The first `_id`.
+    pub(crate) first: String,
+    /// The last `_id`.
+    pub(crate) last: String,
+}
+
+/// The `_id` range of `batch` if its `_id`s strictly ascend after `after` (the last `_id`
+/// before it), else `None`.
+fn ascending_ids(batch: &RecordBatch, after: Option<&str>) -> Option<IdRange> {
+    let ids = batch.column(0).as_string_opt::<i32>()?;
+    if ids.null_count() > 0 || ids.is_empty() {
+        return None;
+    }
+    let mut prev = after;
+    for id in ids.iter().flatten() {
+        if prev.is_some_and(|p| p >= id) {
+            return None;
+        }
+        prev = Some(id);
+    }
+    Some(IdRange {
+        first: ids.value(0).to_string(),
+        last: ids.value(ids.len() - 1).to_string(),
+    })
 }
 
 impl Pending {
@@ -97,7 +131,17 @@ impl Buffers {
                 batches: Vec::new(),
                 rows: 0,
                 bytes: 0,
+                ascending: None,
             });
+        p.ascending = match (p.rows == 0, &p.ascending) {
+            _ if rows == 0 => p.ascending.take(),
+            (true, _) => ascending_ids(&batch, None),
+            (false, Some(range)) => ascending_ids(&batch, Some(&range.last)).map(|r| IdRange {
+                first: range.first.clone(),
+                last: r.last,
+            }),
+            (false, None) => None,
+        };
         p.batches.push(batch);
         p.rows += rows;
         p.bytes += bytes;
@@ -164,7 +208,7 @@ impl DuckDbDestination {
         let (upserted, deleted) = match (p.mode.mode, p.mode.soft_delete) {
             (WriteMode::Append, _) => append::merge(&self.db, table, &p.columns)?,
             (_, true) => soft_delete::merge(&self.db, table, &p.columns)?,
-            _ => upsert::merge(&self.db, table, &p.columns)?,
+            _ => upsert::merge(&self.db, table, &p.columns, p.ascending.as_ref())?,
         };
         self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
             "dropping the staging table".to_string()
