@@ -1,12 +1,12 @@
 //! The write path: transactions, table drops and `--replace`-style tablet swaps.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::btree_map::Entry;
 
 use spillway_convex_protocol::Value;
 use spillway_convex_protocol::id::DocumentId;
 
-use super::{Doc, InternalId, LogEntry, Revision, Store, Tablet, TabletId, TabletKind};
+use super::{Doc, InternalId, LogEntry, Revision, Revisions, Store, Tablet, TabletId, TabletKind};
 use crate::errors::EmulatorError;
 use crate::mutation::{Applied, Mutation, validate_fields, validate_names};
 
@@ -16,7 +16,7 @@ pub(crate) const SYSTEM_TABLE: &str = "_scheduled_functions";
 /// A transaction being built: new tablets and the final value of every written document.
 struct Staged {
     new_tablets: Vec<Tablet>,
-    writes: BTreeMap<(TabletId, InternalId), Option<Arc<Doc>>>,
+    writes: BTreeMap<(TabletId, InternalId), Option<Doc>>,
     creation_time: f64,
     first_insert: bool,
 }
@@ -42,14 +42,8 @@ impl Store {
                 Mutation::Update { id, fields } => {
                     validate_fields(&fields)?;
                     let (tablet, internal, doc) = self.lookup(&staged, &id)?;
-                    let new = Doc {
-                        id: doc.id.clone(),
-                        creation_time: doc.creation_time,
-                        fields,
-                    };
-                    staged
-                        .writes
-                        .insert((tablet, internal), Some(Arc::new(new)));
+                    let new = Doc::new(doc.id(), doc.creation_time(), &fields);
+                    staged.writes.insert((tablet, internal), Some(new));
                 }
                 Mutation::Delete { id } => {
                     let (tablet, internal, _) = self.lookup(&staged, &id)?;
@@ -249,11 +243,7 @@ impl Store {
         });
         staged.writes.insert(
             (tablet, internal),
-            Some(Arc::new(Doc {
-                id: id.clone(),
-                creation_time,
-                fields,
-            })),
+            Some(Doc::new(&id, creation_time, &fields)),
         );
         id
     }
@@ -263,7 +253,7 @@ impl Store {
         &self,
         staged: &Staged,
         id: &str,
-    ) -> Result<(TabletId, InternalId, Arc<Doc>), EmulatorError> {
+    ) -> Result<(TabletId, InternalId, Doc), EmulatorError> {
         let parsed =
             DocumentId::decode(id).map_err(|_| EmulatorError::InvalidId(id.to_string()))?;
         let tablet = self
@@ -304,10 +294,16 @@ impl Store {
                 // Inserted and deleted inside one transaction: nothing was ever committed.
                 continue;
             }
-            tablet.docs.entry(internal).or_default().push(Revision {
+            let rev = Revision {
                 ts,
                 doc: doc.clone(),
-            });
+            };
+            match tablet.docs.entry(internal) {
+                Entry::Occupied(mut e) => e.get_mut().push(rev),
+                Entry::Vacant(e) => {
+                    e.insert(Revisions::One(rev));
+                }
+            }
             self.log.push(LogEntry {
                 ts,
                 tablet: tablet_id,
