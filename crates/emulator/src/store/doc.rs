@@ -4,6 +4,7 @@
 //! the size of the same document as a tree of `Value`s, and written to a response without
 //! decoding (see [`super::json`]).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -22,13 +23,24 @@ pub(crate) struct Doc(Arc<[u8]>);
 impl Doc {
     /// Encodes a document.
     pub(crate) fn new(id: &str, creation_time: f64, fields: &BTreeMap<String, Value>) -> Doc {
-        let mut buf = Vec::with_capacity(512);
-        buf.extend_from_slice(&creation_time.to_bits().to_le_bytes());
-        put_varint(&mut buf, id.len() as u64);
-        buf.extend_from_slice(id.as_bytes());
-        encode_fields(fields, &mut buf);
-        // `Arc<[u8]>::from` copies into an allocation of exactly the used size.
-        Doc(Arc::from(buf))
+        thread_local! {
+            /// Reused encoding buffer: each document then costs one allocation of its exact
+            /// size (seeding writes millions).
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            buf.extend_from_slice(&creation_time.to_bits().to_le_bytes());
+            put_varint(buf, id.len() as u64);
+            buf.extend_from_slice(id.as_bytes());
+            encode_fields(fields, buf);
+            let doc = Doc(Arc::from(buf.as_slice()));
+            // Do not keep a huge buffer around after a 1 MiB document.
+            if buf.capacity() > 64 << 10 {
+                *buf = Vec::new();
+            }
+            doc
+        })
     }
 
     /// `_creationTime` in milliseconds.
