@@ -1,10 +1,9 @@
-//! One stored document revision, kept as a single shared byte buffer: `_creationTime`
+//! One stored document revision, kept as a slice of a shared byte buffer: `_creationTime`
 //! (8 bytes, little-endian f64 bits), the encoded `_id` (varint length, ASCII), then the user
 //! fields as the entries of one object in the binary form of [`super::codec`]. About a third of
 //! the size of the same document as a tree of `Value`s, and written to a response without
 //! decoding (see [`super::json`]).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,42 +15,69 @@ use super::json::{write_float64, write_str, write_value};
 use crate::schema::Shape;
 use crate::selection::Columns;
 
-/// A document revision's content; cloning shares the buffer.
+/// A document revision's content: a slice of a shared chunk (see [`super::batch`]);
+/// cloning shares the chunk.
 #[derive(Clone, Debug)]
-pub(crate) struct Doc(Arc<[u8]>);
+pub(crate) struct Doc {
+    chunk: Arc<[u8]>,
+    start: u32,
+    len: u32,
+}
+
+/// Appends one encoded document (the layout above) to `buf`.
+pub(super) fn encode_doc(
+    buf: &mut Vec<u8>,
+    id: &str,
+    creation_time: f64,
+    fields: &BTreeMap<String, Value>,
+) {
+    buf.extend_from_slice(&creation_time.to_bits().to_le_bytes());
+    put_varint(buf, id.len() as u64);
+    buf.extend_from_slice(id.as_bytes());
+    encode_fields(fields, buf);
+}
+
+/// The `_id` and `_creationTime` of an encoded document, and a reader at its fields.
+pub(super) fn header(bytes: &[u8]) -> (&str, f64, Reader<'_>) {
+    let mut r = Reader::new(bytes);
+    let creation_time = r.float64();
+    let id = std::str::from_utf8(r.bytes()).unwrap_or_default();
+    (id, creation_time, r)
+}
 
 impl Doc {
-    /// Encodes a document.
-    pub(crate) fn new(id: &str, creation_time: f64, fields: &BTreeMap<String, Value>) -> Doc {
-        thread_local! {
-            /// Reused encoding buffer: each document then costs one allocation of its exact
-            /// size (seeding writes millions).
-            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The document at `start..start + len` of `chunk`.
+    pub(super) fn in_chunk(chunk: &Arc<[u8]>, start: u32, len: u32) -> Doc {
+        Doc {
+            chunk: chunk.clone(),
+            start,
+            len,
         }
-        SCRATCH.with_borrow_mut(|buf| {
-            buf.clear();
-            buf.extend_from_slice(&creation_time.to_bits().to_le_bytes());
-            put_varint(buf, id.len() as u64);
-            buf.extend_from_slice(id.as_bytes());
-            encode_fields(fields, buf);
-            let doc = Doc(Arc::from(buf.as_slice()));
-            // Do not keep a huge buffer around after a 1 MiB document.
-            if buf.capacity() > 64 << 10 {
-                *buf = Vec::new();
-            }
-            doc
-        })
+    }
+
+    /// Encodes a document on its own.
+    #[cfg(test)]
+    pub(crate) fn new(id: &str, creation_time: f64, fields: &BTreeMap<String, Value>) -> Doc {
+        let mut buf = Vec::new();
+        encode_doc(&mut buf, id, creation_time, fields);
+        let len = buf.len() as u32;
+        Doc::in_chunk(&Arc::from(buf), 0, len)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        let start = self.start as usize;
+        self.chunk
+            .get(start..start + self.len as usize)
+            .unwrap_or_default()
     }
 
     /// `_creationTime` in milliseconds.
     pub(crate) fn creation_time(&self) -> f64 {
-        Reader::new(&self.0).float64()
+        header(self.bytes()).1
     }
 
     fn id_and_fields(&self) -> (&str, Reader<'_>) {
-        let mut r = Reader::new(&self.0);
-        r.take(8);
-        let id = std::str::from_utf8(r.bytes()).unwrap_or_default();
+        let (id, _, r) = header(self.bytes());
         (id, r)
     }
 
@@ -83,8 +109,7 @@ impl Doc {
     ) {
         const META: [&[u8]; 2] = [b"_creationTime", b"_id"];
         let all = matches!(columns, Columns::All);
-        let (id, mut r) = self.id_and_fields();
-        let creation = self.creation_time();
+        let (id, creation, mut r) = header(self.bytes());
         // Index into META of the next metadata key still to write.
         let mut meta = if all || columns.includes("_creationTime") {
             0

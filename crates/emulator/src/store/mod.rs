@@ -8,14 +8,15 @@
 //! sorted by `(ts, tablet, internal id)`, which is exactly the order document_deltas walks
 //! (spec §8.3) and what a future data-sync implementation needs.
 //!
-//! Each revision's document is one shared byte buffer in a compact binary form ([`Doc`], see
-//! `codec.rs`), referenced by both the tablet and the log and written to responses without
-//! decoding (`json.rs`); at about 0.9 KB per 1 KB benchmark document all-in, 10 M documents
-//! fit in memory.
+//! Each revision's document is a slice of a shared byte buffer in a compact binary form ([`Doc`],
+//! see `codec.rs`; one buffer holds a transaction's documents, `batch.rs`), referenced by both
+//! the tablet and the log and written to responses without decoding (`json.rs`); at about
+//! 0.9 KB per 1 KB benchmark document all-in, 10 M documents fit in memory.
 //!
 //! Dropping or replacing a table never writes tombstones: the old tablet just stops existing at
 //! the drop timestamp (spec §17.13).
 
+mod batch;
 mod codec;
 mod doc;
 mod json;
