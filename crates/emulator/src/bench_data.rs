@@ -469,15 +469,15 @@ impl Emulator {
                 .filter(|t| t.component.is_empty() && TABLES.iter().any(|(n, _)| *n == t.table))
                 .flat_map(|t| t.docs_at(now).step_by(every).map(|(_, d)| d.clone()))
                 .map(|d| {
-                    let mut fields = d.fields.clone();
+                    let mut fields = d.fields();
                     let rev = match fields.get("revision") {
                         Some(Value::Int64(r)) => *r,
                         _ => 0,
                     };
                     fields.insert("revision".into(), Value::Int64(rev + 1));
-                    fields.insert("updatedAt".into(), Value::Float64(d.creation_time + 1.0));
+                    fields.insert("updatedAt".into(), Value::Float64(d.creation_time() + 1.0));
                     Mutation::Update {
-                        id: d.id.clone(),
+                        id: d.id().to_string(),
                         fields,
                     }
                 })

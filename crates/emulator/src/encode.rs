@@ -5,10 +5,9 @@
 //! `_creationTime`). Bodies are written as text so the order never depends on serde_json's map
 //! features.
 
-use spillway_convex_protocol::Value;
 use spillway_convex_protocol::value::Format;
 
-use crate::store::Row;
+use crate::store::{Row, RowContent};
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
     // Serializing a &str into a Vec cannot fail.
@@ -22,37 +21,21 @@ fn write_row(out: &mut Vec<u8>, row: &Row, with_deleted: bool, format: Format) {
     out.extend_from_slice(b",\"_table\":");
     push_str(out, &row.table);
     out.extend_from_slice(b",\"_ts\":");
-    out.extend_from_slice(row.ts.to_string().as_bytes());
-    let Some(doc) = &row.doc else {
-        // Tombstone: only `_id` besides the metadata (spec §8.2).
-        out.extend_from_slice(b",\"_deleted\":true,\"_id\":");
-        push_str(out, &row.id);
-        out.push(b'}');
-        return;
+    out.extend_from_slice(itoa::Buffer::new().format(row.ts).as_bytes());
+    let doc = match &row.content {
+        RowContent::Live(doc) => doc,
+        RowContent::Deleted(id) => {
+            // Tombstone: only `_id` besides the metadata (spec §8.2).
+            out.extend_from_slice(b",\"_deleted\":true,\"_id\":");
+            push_str(out, id);
+            out.push(b'}');
+            return;
+        }
     };
     if with_deleted {
         out.extend_from_slice(b",\"_deleted\":false");
     }
-    let creation = Value::Float64(doc.creation_time);
-    let id = Value::String(doc.id.clone());
-    let mut keys: Vec<(&str, &Value)> = Vec::with_capacity(doc.fields.len() + 2);
-    if row.columns.includes("_creationTime") {
-        keys.push(("_creationTime", &creation));
-    }
-    keys.push(("_id", &id));
-    keys.extend(
-        doc.fields
-            .iter()
-            .filter(|(k, _)| row.columns.includes(k))
-            .map(|(k, v)| (k.as_str(), v)),
-    );
-    keys.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    for (k, v) in keys {
-        out.push(b',');
-        push_str(out, k);
-        out.push(b':');
-        v.write_json(format, out);
-    }
+    doc.write_entries(&row.columns, format, out, true);
     out.push(b'}');
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use spillway_convex_protocol::Value;
-use spillway_convex_protocol::value::Format;
+use spillway_convex_protocol::value::{Encoded, Format};
 
 use crate::errors::EmulatorError;
 
@@ -50,6 +50,35 @@ const MAX_NESTING: usize = 16;
 const MAX_FIELDS: usize = 1024;
 const MAX_ARRAY_LEN: usize = 8192;
 
+/// An `io::Write` that only counts bytes.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `Value::Object(fields)` as compact `convex_encoded_json`, counted without
+/// copying the fields or building the text (seeding millions of documents checks every one).
+fn encoded_json_len(fields: &BTreeMap<String, Value>) -> usize {
+    let mut count = ByteCount(0);
+    // `{`, `}` and the commas between entries, then `"key":value` for each entry. Writing to
+    // a counter cannot fail.
+    count.0 = 2 + fields.len().saturating_sub(1);
+    for (k, v) in fields {
+        let _ = serde_json::to_writer(&mut count, k);
+        count.0 += 1;
+        let _ = serde_json::to_writer(&mut count, &Encoded::new(v, Format::ConvexEncodedJson));
+    }
+    count.0
+}
+
 /// Checks user fields against Convex's document rules (spec §4.3).
 pub(crate) fn validate_fields(fields: &BTreeMap<String, Value>) -> Result<(), EmulatorError> {
     if fields.len() > MAX_FIELDS {
@@ -68,9 +97,7 @@ pub(crate) fn validate_fields(fields: &BTreeMap<String, Value>) -> Result<(), Em
         validate_field_name(name)?;
         validate_value(value, 1)?;
     }
-    let size = Value::Object(fields.clone())
-        .to_json_string(Format::ConvexEncodedJson)
-        .len();
+    let size = encoded_json_len(fields);
     if size > MAX_DOCUMENT_BYTES {
         return Err(EmulatorError::DocumentTooLarge { size });
     }
@@ -168,5 +195,21 @@ mod tests {
             validate_fields(&f),
             Err(EmulatorError::DocumentTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn counted_size_is_the_encoded_json_length() {
+        let mut f = BTreeMap::new();
+        assert_eq!(encoded_json_len(&f), 2);
+        f.insert("a\"é".to_string(), Value::Int64(-7));
+        f.insert("b".to_string(), Value::Float64(f64::NAN));
+        f.insert(
+            "c".to_string(),
+            Value::Array(vec![Value::Bytes(vec![1, 2]), Value::String("x\n".into())]),
+        );
+        let want = Value::Object(f.clone())
+            .to_json_string(Format::ConvexEncodedJson)
+            .len();
+        assert_eq!(encoded_json_len(&f), want);
     }
 }

@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
+#[cfg(test)]
 use spillway_convex_protocol::Value;
-use spillway_convex_protocol::value::{Format, float_needs_tag};
+use spillway_convex_protocol::value::Format;
+#[cfg(test)]
+use spillway_convex_protocol::value::float_needs_tag;
 
 /// The inferred type of a set of values.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +31,9 @@ pub(crate) enum Shape {
 }
 
 impl Shape {
-    /// The shape of one value.
+    /// The shape of one value. The store computes shapes from stored documents without
+    /// decoding them (`Doc::shape`); this is the reference it is tested against.
+    #[cfg(test)]
     pub(crate) fn of(v: &Value) -> Shape {
         match v {
             Value::Null => Shape::Null,
@@ -49,6 +54,7 @@ impl Shape {
     }
 
     /// The shape of an object's fields (all required).
+    #[cfg(test)]
     pub(crate) fn object_of(m: &BTreeMap<String, Value>) -> Shape {
         Shape::Object(
             m.iter()

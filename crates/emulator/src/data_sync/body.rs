@@ -2,7 +2,6 @@
 //! `values`, `syncId`, `pagination`; each value `component`, `table`, `ts`, `deleted`, `value`
 //! with the document in `export_json`, its keys in byte order like every other export body.
 
-use spillway_convex_protocol::Value;
 use spillway_convex_protocol::data_sync::{DataSyncPagination, DataSyncStatus, TableName};
 use spillway_convex_protocol::value::Format;
 
@@ -38,30 +37,7 @@ pub(crate) fn write_value(
             out.extend_from_slice(b"\"_id\":");
             push_json(&mut out, id);
         }
-        Some(doc) => {
-            let creation = Value::Float64(doc.creation_time);
-            let id = Value::String(doc.id.clone());
-            let mut keys: Vec<(&str, &Value)> = Vec::with_capacity(doc.fields.len() + 2);
-            if columns.includes("_creationTime") {
-                keys.push(("_creationTime", &creation));
-            }
-            keys.push(("_id", &id));
-            keys.extend(
-                doc.fields
-                    .iter()
-                    .filter(|(k, _)| columns.includes(k))
-                    .map(|(k, v)| (k.as_str(), v)),
-            );
-            keys.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            for (i, (k, v)) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                push_json(&mut out, k);
-                out.push(b':');
-                v.write_json(Format::ExportJson, &mut out);
-            }
-        }
+        Some(doc) => doc.write_entries(columns, Format::ExportJson, &mut out, false),
     }
     out.extend_from_slice(b"}}");
     into_string(out)

@@ -221,11 +221,11 @@ fn by_id_page(
     };
     let mut bytes = 0usize;
     let mut limited = false;
-    for internal in tablet.docs.range((lower, Bound::Unbounded)).map(|(k, _)| k) {
-        let Some((ts, doc)) = tablet.doc_at(internal, state.synced_ts) else {
+    for (internal, revs) in tablet.docs.range((lower, Bound::Unbounded)) {
+        let Some((ts, doc)) = revs.at(state.synced_ts) else {
             continue;
         };
-        let v = write_value(tablet, ts, &doc.id, Some(doc.as_ref()), &columns);
+        let v = write_value(tablet, ts, doc.id(), Some(doc), &columns);
         bytes += v.len();
         values.push(v);
         ip.last_id = Some(*internal);
@@ -282,10 +282,10 @@ fn ts_page(
                 .clone();
             if let (Some(cols), Some(tablet)) = (cols, store.tablets.get(&entry.tablet)) {
                 let id = match &entry.doc {
-                    Some(d) => d.id.clone(),
+                    Some(d) => d.id().to_string(),
                     None => tablet.encode_id(&entry.internal),
                 };
-                let v = write_value(tablet, entry.ts, &id, entry.doc.as_deref(), &cols);
+                let v = write_value(tablet, entry.ts, &id, entry.doc.as_ref(), &cols);
                 bytes += v.len();
                 values.push(v);
             }

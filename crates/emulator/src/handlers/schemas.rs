@@ -34,9 +34,9 @@ fn table_shapes(shared: &Shared) -> BTreeMap<String, BTreeMap<String, Shape>> {
     let now = store.current_ts();
     let mut out: BTreeMap<String, BTreeMap<String, Shape>> = BTreeMap::new();
     for tablet in store.live_user_tablets() {
-        let shape = tablet.docs_at(now).fold(Shape::Never, |acc, (_, d)| {
-            acc.merge(Shape::object_of(&d.fields))
-        });
+        let shape = tablet
+            .docs_at(now)
+            .fold(Shape::Never, |acc, (_, d)| acc.merge(d.shape()));
         out.entry(tablet.component.clone())
             .or_default()
             .insert(tablet.table.clone(), shape);

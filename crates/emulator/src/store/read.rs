@@ -9,14 +9,22 @@ use crate::selection::{Columns, ServerSelection};
 /// One exported row, before encoding.
 #[derive(Clone, Debug)]
 pub(crate) struct Row {
-    pub(crate) component: String,
-    pub(crate) table: String,
+    /// Shared by every row of the tablet in one page.
+    pub(crate) component: Arc<str>,
+    /// Shared by every row of the tablet in one page.
+    pub(crate) table: Arc<str>,
     pub(crate) ts: i64,
-    /// The encoded `_id` (also needed for tombstones).
-    pub(crate) id: String,
-    /// `None` for a delete.
-    pub(crate) doc: Option<Arc<Doc>>,
+    pub(crate) content: RowContent,
     pub(crate) columns: Arc<Columns>,
+}
+
+/// What a row carries besides its metadata.
+#[derive(Clone, Debug)]
+pub(crate) enum RowContent {
+    /// The document as written.
+    Live(Doc),
+    /// A delete: only the encoded `_id`.
+    Deleted(String),
 }
 
 /// A list_snapshot page.
@@ -63,22 +71,23 @@ impl Store {
         };
         let after = cursor.filter(|(c, _)| *c == tablet.id).map(|(_, id)| id);
         let columns = Arc::new(columns);
+        let component: Arc<str> = Arc::from(tablet.component.as_str());
+        let table: Arc<str> = Arc::from(tablet.table.as_str());
         let lower = match after {
             Some(id) => std::ops::Bound::Excluded(id),
             None => std::ops::Bound::Unbounded,
         };
         let range = tablet.docs.range((lower, std::ops::Bound::Unbounded));
         let mut rows = Vec::new();
-        for (internal, _) in range {
-            let Some((ts, doc)) = tablet.doc_at(internal, snapshot) else {
+        for (internal, revs) in range {
+            let Some((ts, doc)) = revs.at(snapshot) else {
                 continue;
             };
             rows.push(Row {
-                component: tablet.component.clone(),
-                table: tablet.table.clone(),
+                component: component.clone(),
+                table: table.clone(),
                 ts,
-                id: doc.id.clone(),
-                doc: Some(doc.clone()),
+                content: RowContent::Live(doc.clone()),
                 columns: columns.clone(),
             });
             if rows.len() >= limit {
@@ -117,7 +126,8 @@ impl Store {
         let start = self.log.partition_point(|e| e.ts <= cursor);
         // Table identity is resolved with the table mapping as of `upper`; rows of tablets that
         // no longer exist then are dropped (but still count as read).
-        let mut resolved: HashMap<TabletId, Option<Arc<Columns>>> = HashMap::new();
+        type Resolved = Option<(Arc<Columns>, Arc<str>, Arc<str>)>;
+        let mut resolved: HashMap<TabletId, Resolved> = HashMap::new();
         let mut rows = Vec::new();
         let mut rows_read = 0usize;
         let mut last_ts: Option<i64> = None;
@@ -131,25 +141,27 @@ impl Store {
             }
             rows_read += 1;
             let tablet = self.tablets.get(&entry.tablet);
-            let columns = resolved
+            let target = resolved
                 .entry(entry.tablet)
                 .or_insert_with(|| {
-                    tablet
-                        .filter(|t| t.kind == TabletKind::User && t.exists_at(upper))
-                        .and_then(|t| selection.resolve(&t.component, &t.table))
-                        .map(Arc::new)
+                    let t = tablet.filter(|t| t.kind == TabletKind::User && t.exists_at(upper))?;
+                    let columns = selection.resolve(&t.component, &t.table)?;
+                    Some((
+                        Arc::new(columns),
+                        Arc::from(t.component.as_str()),
+                        Arc::from(t.table.as_str()),
+                    ))
                 })
                 .clone();
-            if let (Some(columns), Some(tablet)) = (columns, tablet) {
+            if let (Some((columns, component, table)), Some(tablet)) = (target, tablet) {
                 rows.push(Row {
-                    component: tablet.component.clone(),
-                    table: tablet.table.clone(),
+                    component,
+                    table,
                     ts: entry.ts,
-                    id: match &entry.doc {
-                        Some(d) => d.id.clone(),
-                        None => tablet.encode_id(&entry.internal),
+                    content: match &entry.doc {
+                        Some(d) => RowContent::Live(d.clone()),
+                        None => RowContent::Deleted(tablet.encode_id(&entry.internal)),
                     },
-                    doc: entry.doc.clone(),
                     columns,
                 });
             }

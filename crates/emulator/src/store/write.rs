@@ -1,12 +1,13 @@
 //! The write path: transactions, table drops and `--replace`-style tablet swaps.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::btree_map::Entry;
 
 use spillway_convex_protocol::Value;
 use spillway_convex_protocol::id::DocumentId;
 
-use super::{Doc, InternalId, LogEntry, Revision, Store, Tablet, TabletId, TabletKind};
+use super::batch::{DocBatch, Slot};
+use super::{InternalId, LogEntry, Revision, Revisions, Store, Tablet, TabletId, TabletKind};
 use crate::errors::EmulatorError;
 use crate::mutation::{Applied, Mutation, validate_fields, validate_names};
 
@@ -16,7 +17,9 @@ pub(crate) const SYSTEM_TABLE: &str = "_scheduled_functions";
 /// A transaction being built: new tablets and the final value of every written document.
 struct Staged {
     new_tablets: Vec<Tablet>,
-    writes: BTreeMap<(TabletId, InternalId), Option<Arc<Doc>>>,
+    /// Every document the transaction encoded (a rewritten one stays as unused bytes).
+    batch: DocBatch,
+    writes: BTreeMap<(TabletId, InternalId), Option<Slot>>,
     creation_time: f64,
     first_insert: bool,
 }
@@ -41,15 +44,9 @@ impl Store {
                 }
                 Mutation::Update { id, fields } => {
                     validate_fields(&fields)?;
-                    let (tablet, internal, doc) = self.lookup(&staged, &id)?;
-                    let new = Doc {
-                        id: doc.id.clone(),
-                        creation_time: doc.creation_time,
-                        fields,
-                    };
-                    staged
-                        .writes
-                        .insert((tablet, internal), Some(Arc::new(new)));
+                    let (tablet, internal, (id, creation_time)) = self.lookup(&staged, &id)?;
+                    let new = staged.batch.push(&id, creation_time, &fields);
+                    staged.writes.insert((tablet, internal), Some(new));
                 }
                 Mutation::Delete { id } => {
                     let (tablet, internal, _) = self.lookup(&staged, &id)?;
@@ -154,6 +151,7 @@ impl Store {
         let start_ms = (self.clock / 1000) as f64 / 1000.0;
         Staged {
             new_tablets: Vec::new(),
+            batch: DocBatch::default(),
             writes: BTreeMap::new(),
             creation_time: start_ms,
             first_insert: true,
@@ -247,14 +245,8 @@ impl Store {
             self.last_creation_time = t;
             t
         });
-        staged.writes.insert(
-            (tablet, internal),
-            Some(Arc::new(Doc {
-                id: id.clone(),
-                creation_time,
-                fields,
-            })),
-        );
+        let slot = staged.batch.push(&id, creation_time, &fields);
+        staged.writes.insert((tablet, internal), Some(slot));
         id
     }
 
@@ -263,7 +255,7 @@ impl Store {
         &self,
         staged: &Staged,
         id: &str,
-    ) -> Result<(TabletId, InternalId, Arc<Doc>), EmulatorError> {
+    ) -> Result<(TabletId, InternalId, (String, f64)), EmulatorError> {
         let parsed =
             DocumentId::decode(id).map_err(|_| EmulatorError::InvalidId(id.to_string()))?;
         let tablet = self
@@ -274,8 +266,10 @@ impl Store {
             .ok_or_else(|| EmulatorError::NotFound(id.to_string()))?;
         let key = (tablet.id, parsed.internal);
         let current = match staged.writes.get(&key) {
-            Some(w) => w.clone(),
-            None => tablet.latest(&parsed.internal).cloned(),
+            Some(w) => w.map(|slot| staged.batch.id_and_creation_time(slot)),
+            None => tablet
+                .latest(&parsed.internal)
+                .map(|d| (d.id().to_string(), d.creation_time())),
         };
         current
             .map(|d| (tablet.id, parsed.internal, d))
@@ -294,8 +288,10 @@ impl Store {
                 t.deleted_ts = Some(ts);
             }
         }
+        let batch = staged.batch.seal();
         // BTreeMap order = (tablet, internal id): the log's order within one ts (spec §8.3).
-        for ((tablet_id, internal), doc) in staged.writes {
+        for ((tablet_id, internal), slot) in staged.writes {
+            let doc = slot.and_then(|s| batch.doc(s));
             let Some(tablet) = self.tablets.get_mut(&tablet_id) else {
                 continue;
             };
@@ -304,10 +300,16 @@ impl Store {
                 // Inserted and deleted inside one transaction: nothing was ever committed.
                 continue;
             }
-            tablet.docs.entry(internal).or_default().push(Revision {
+            let rev = Revision {
                 ts,
                 doc: doc.clone(),
-            });
+            };
+            match tablet.docs.entry(internal) {
+                Entry::Occupied(mut e) => e.get_mut().push(rev),
+                Entry::Vacant(e) => {
+                    e.insert(Revisions::One(rev));
+                }
+            }
             self.log.push(LogEntry {
                 ts,
                 tablet: tablet_id,
