@@ -2,15 +2,18 @@
 //! lossless encodings (`spillway_fuzz::check_value`) and, as the field of a one-row document,
 //! the source's row → Arrow path. A top-level array also becomes one document per element, so
 //! a column sees every mix of types (widening). The other two formats must not panic.
+//! In every format, the export_json transcoder must agree with the tree path
+//! (`spillway_fuzz::check_transcoder`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value as Json;
 use spillway_convex_protocol::{Format, Value};
-use spillway_fuzz::{check_rows, check_value, document};
+use spillway_fuzz::{check_rows, check_transcoder, check_value, document};
 
 fuzz_target!(|data: &[u8]| {
+    check_transcoder(data);
     let Ok(json) = serde_json::from_slice::<Json>(data) else {
         return;
     };

@@ -6,6 +6,8 @@
 //! - [`check_fast_page`]: a page the one-pass decoder accepts gives the same batches through
 //!   the tree decoder.
 //! - [`check_value`]: a decoded value survives both lossless encodings byte for byte.
+//! - [`check_transcoder`]: wherever the export_json transcoder succeeds it writes the tree
+//!   path's text, and it fails only where the tree path fails or on unsorted keys.
 //!
 //! Decode errors are fine (the input is malformed); a panic or a failed assertion is a bug.
 
@@ -14,7 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
+use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
+use spillway_convex_protocol::json_text::{
+    ExportJsonSeed, TranscodedMap, UNSORTED_KEYS, transcode_map, transcode_seq,
+};
+use spillway_convex_protocol::value_de::ValueSeed;
 use spillway_convex_protocol::wire::WireRow;
 use spillway_convex_protocol::{Format, Value};
 use spillway_core::batch::{cast_column, json_text};
@@ -283,4 +290,119 @@ pub fn check_fast_page(fast: PageRows, values: &[WireRow]) {
             .collect()
     };
     assert_eq!(print(fast), print(tree), "fast and tree decoders disagree");
+}
+
+/// What one field's value becomes: export_json text (arrays, objects and, for
+/// [`ExportJsonSeed`], scalars) or a tagged scalar's value (the field-level entry points).
+#[derive(Debug, PartialEq)]
+enum Transcoded {
+    Text(Vec<u8>),
+    Int64(i64),
+    Float64(u64),
+    Bytes(Vec<u8>),
+}
+
+/// The tree path: [`ValueSeed`], then the export_json text, or for `scalars` a tagged
+/// scalar's value.
+fn tree_path(data: &[u8], format: Format, scalars: bool) -> Result<Transcoded, serde_json::Error> {
+    let mut d = serde_json::Deserializer::from_slice(data);
+    let value = ValueSeed(format).deserialize(&mut d)?;
+    d.end()?;
+    Ok(match value {
+        Value::Int64(i) if scalars => Transcoded::Int64(i),
+        Value::Float64(f) if scalars => Transcoded::Float64(f.to_bits()),
+        Value::Bytes(b) if scalars => Transcoded::Bytes(b),
+        v => Transcoded::Text(v.to_json_string(Format::ExportJson).into_bytes()),
+    })
+}
+
+/// A field-value visitor as the source writes one: arrays and objects through
+/// [`transcode_seq`] and [`transcode_map`] (other values are not fields of interest here).
+struct Field<'a>(Format, &'a mut Vec<u8>);
+
+impl<'de> Visitor<'de> for Field<'_> {
+    type Value = Transcoded;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array or an object")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Transcoded, A::Error> {
+        let start = self.1.len();
+        transcode_seq(self.0, seq, self.1)?;
+        Ok(Transcoded::Text(self.1[start..].to_vec()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Transcoded, A::Error> {
+        let start = self.1.len();
+        Ok(match transcode_map(self.0, map, self.1)? {
+            TranscodedMap::Object => Transcoded::Text(self.1[start..].to_vec()),
+            TranscodedMap::Int64(i) => Transcoded::Int64(i),
+            TranscodedMap::Float64(f) => Transcoded::Float64(f.to_bits()),
+            TranscodedMap::Bytes(b) => Transcoded::Bytes(b),
+        })
+    }
+}
+
+/// `data` as JSON in every format, through the export_json transcoder ([`ExportJsonSeed`] for
+/// any value, [`transcode_map`]/[`transcode_seq`] for a top-level object or array): wherever it
+/// succeeds its result is the tree path's; where it fails the tree path fails too, unless the
+/// input has an object with unsorted or duplicate keys ([`UNSORTED_KEYS`], which the tree path
+/// accepts). A failed transcoding leaves the output buffer as it was.
+pub fn check_transcoder(data: &[u8]) {
+    const KEPT: &[u8] = b"kept";
+    for format in [
+        Format::ConvexEncodedJson,
+        Format::ExportJson,
+        Format::CleanJson,
+    ] {
+        let mut out = KEPT.to_vec();
+        let mut d = serde_json::Deserializer::from_slice(data);
+        let fast = match ExportJsonSeed(format, &mut out).deserialize(&mut d) {
+            Ok(()) => d
+                .end()
+                .map(|()| Transcoded::Text(out[KEPT.len()..].to_vec())),
+            Err(e) => {
+                assert_eq!(
+                    out, KEPT,
+                    "{format}: a failed transcoding changed the buffer"
+                );
+                Err(e)
+            }
+        };
+        compare(format, fast, tree_path(data, format, false));
+
+        let is_field = matches!(data.trim_ascii_start().first(), Some(b'[' | b'{'));
+        if is_field {
+            let mut out = KEPT.to_vec();
+            let mut d = serde_json::Deserializer::from_slice(data);
+            let fast = d.deserialize_any(Field(format, &mut out));
+            if !matches!(fast, Ok(Transcoded::Text(_))) {
+                assert_eq!(
+                    out, KEPT,
+                    "{format}: a field that is not text changed the buffer"
+                );
+            }
+            let fast = fast.and_then(|t| d.end().map(|()| t));
+            compare(format, fast, tree_path(data, format, true));
+        }
+    }
+}
+
+fn compare(
+    format: Format,
+    fast: Result<Transcoded, serde_json::Error>,
+    tree: Result<Transcoded, serde_json::Error>,
+) {
+    match (fast, tree) {
+        (Ok(fast), Ok(tree)) => assert_eq!(fast, tree, "{format}: transcoder and tree differ"),
+        (Ok(fast), Err(e)) => {
+            panic!("{format}: the transcoder gave {fast:?} where the tree path fails: {e}")
+        }
+        (Err(e), Ok(_)) => assert!(
+            e.to_string().contains(UNSORTED_KEYS),
+            "{format}: the transcoder failed where the tree path succeeds: {e}"
+        ),
+        (Err(_), Err(_)) => {}
+    }
 }

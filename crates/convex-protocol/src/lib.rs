@@ -12,6 +12,7 @@
 
 pub mod data_sync;
 pub mod id;
+pub mod json_text;
 pub mod names;
 pub mod selection;
 pub mod value;
