@@ -40,8 +40,8 @@ pub enum Cell<'a> {
     Str(Cow<'a, str>),
     /// Bytes.
     Bytes(Cow<'a, [u8]>),
-    /// An array or object (kept as JSON text in a JSON column).
-    Nested(Cow<'a, Value>),
+    /// An array or object, as its `export_json` text (what a JSON column holds).
+    Json(Cow<'a, str>),
 }
 
 impl<'a> Cell<'a> {
@@ -54,7 +54,9 @@ impl<'a> Cell<'a> {
             Value::Float64(f) => Cell::Float(*f),
             Value::String(s) => Cell::Str(Cow::Borrowed(s)),
             Value::Bytes(b) => Cell::Bytes(Cow::Borrowed(b)),
-            Value::Array(_) | Value::Object(_) => Cell::Nested(Cow::Borrowed(v)),
+            Value::Array(_) | Value::Object(_) => {
+                Cell::Json(Cow::Owned(v.to_json_string(Format::ExportJson)))
+            }
         }
     }
 
@@ -67,7 +69,9 @@ impl<'a> Cell<'a> {
             Value::Float64(f) => Cell::Float(f),
             Value::String(s) => Cell::Str(Cow::Owned(s)),
             Value::Bytes(b) => Cell::Bytes(Cow::Owned(b)),
-            v @ (Value::Array(_) | Value::Object(_)) => Cell::Nested(Cow::Owned(v)),
+            v @ (Value::Array(_) | Value::Object(_)) => {
+                Cell::Json(Cow::Owned(v.to_json_string(Format::ExportJson)))
+            }
         }
     }
 
@@ -83,7 +87,7 @@ impl<'a> Cell<'a> {
                 let _ = serde_json::to_writer(&mut *out, s.as_ref());
             }
             Cell::Bytes(b) => out.extend_from_slice(spillway_core::batch::bytes_json(b).as_bytes()),
-            Cell::Nested(v) => v.write_json(Format::ExportJson, out),
+            Cell::Json(text) => out.extend_from_slice(text.as_bytes()),
         }
     }
 }
@@ -160,6 +164,7 @@ impl Column {
             (Data::Bin(b), Cell::Bytes(x)) => b.append_value(x),
             (Data::Num(v), Cell::Int(x)) => v.push(Some(Num::Int(x))),
             (Data::Num(v), Cell::Float(x)) => v.push(Some(Num::Float(x))),
+            (Data::Json(b), Cell::Json(text)) => b.append_value(text),
             (Data::Json(b), cell) => append_json(b, &cell, scratch),
             (Data::Int(_) | Data::Float(_), cell @ (Cell::Int(_) | Cell::Float(_))) => {
                 self.data = Data::Num(self.data.take_nums());
@@ -218,7 +223,7 @@ impl Data {
             Cell::Float(_) => Data::Float(Float64Builder::with_capacity(cap)),
             Cell::Str(_) => Data::Str(StringBuilder::with_capacity(cap, cap * 16)),
             Cell::Bytes(_) => Data::Bin(BinaryBuilder::with_capacity(cap, cap * 16)),
-            Cell::Nested(_) => Data::Json(StringBuilder::with_capacity(cap, cap * 32)),
+            Cell::Json(_) => Data::Json(StringBuilder::with_capacity(cap, cap * 32)),
         };
         match &mut data {
             Data::Null | Data::Num(_) => {}

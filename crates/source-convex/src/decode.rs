@@ -15,7 +15,7 @@ use spillway_convex_protocol::Format;
 use spillway_convex_protocol::data_sync::{
     DataSyncPagination, DataSyncResponse, DataSyncStatus, DataSyncValue, TableName,
 };
-use spillway_convex_protocol::value_de::ValueSeed;
+use spillway_convex_protocol::json_text::{TranscodedMap, transcode_map, transcode_seq};
 use spillway_convex_protocol::wire::{DocumentDeltasResponse, ListSnapshotResponse, WireRow};
 
 use crate::columns::{Cell, PageColumns, RowMeta};
@@ -210,8 +210,42 @@ enum Kind {
     DataSync,
 }
 
-/// A document's user fields, borrowed from the page text where they can be; reused row to row.
-type Fields<'de> = Vec<(Cow<'de, str>, Cell<'de>)>;
+/// A document's user fields, borrowed from the page text where they can be, and the
+/// `export_json` text of its nested values; reused row to row.
+#[derive(Default)]
+struct Fields<'de> {
+    values: Vec<(Cow<'de, str>, Field<'de>)>,
+    text: Vec<u8>,
+}
+
+/// A user field's value: a cell, or a nested value's text in [`Fields::text`].
+enum Field<'de> {
+    Cell(Cell<'de>),
+    Text(std::ops::Range<usize>),
+}
+
+impl<'de> Fields<'de> {
+    fn clear(&mut self) {
+        self.values.clear();
+        self.text.clear();
+    }
+
+    /// The fields as cells, emptying the list.
+    fn cells(&mut self) -> impl Iterator<Item = (Cow<'de, str>, Cell<'_>)> {
+        let text = &self.text;
+        self.values.drain(..).map(move |(k, v)| {
+            let cell = match v {
+                Field::Cell(c) => c,
+                // The transcoder writes UTF-8 (JSON text of UTF-8 input); checked anyway.
+                Field::Text(r) => match std::str::from_utf8(&text[r]) {
+                    Ok(t) => Cell::Json(Cow::Borrowed(t)),
+                    Err(_) => Cell::Null,
+                },
+            };
+            (k, cell)
+        })
+    }
+}
 
 struct ValuesVisitor(Kind);
 
@@ -224,7 +258,7 @@ impl<'de> Visitor<'de> for ValuesVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PageColumns, A::Error> {
         let mut page = PageColumns::default();
-        let mut fields: Fields<'de> = Vec::new();
+        let mut fields = Fields::default();
         while seq
             .next_element_seed(RowSeed {
                 page: &mut page,
@@ -322,7 +356,7 @@ impl<'de> Visitor<'de> for RowSeed<'_, 'de> {
         };
         self.page
             .table(&component, &table, || stream_of(&component, &table))
-            .and_then(|t| t.push_row(meta, self.fields.drain(..)))
+            .and_then(|t| t.push_row(meta, self.fields.cells()))
             .map_err(de::Error::custom)
     }
 }
@@ -343,8 +377,11 @@ fn doc_entry<'de, A: MapAccess<'de>>(
             map.next_value::<IgnoredAny>()?;
         }
         _ => {
-            let cell = map.next_value_seed(CellSeed(format))?;
-            fields.push((key, cell));
+            let field = map.next_value_seed(CellSeed {
+                format,
+                text: &mut fields.text,
+            })?;
+            fields.values.push((key, field));
         }
     }
     Ok(())
@@ -411,42 +448,46 @@ impl<'de> Visitor<'de> for StrSeed {
     }
 }
 
-/// One user field's value in `format`: scalars borrowed or copied, arrays and objects through
-/// [`ValueSeed`] (same rules as [`spillway_convex_protocol::Value::from_json`]).
-#[derive(Clone, Copy)]
-struct CellSeed(Format);
+/// One user field's value in `format`: scalars borrowed or copied, arrays and objects
+/// transcoded to their `export_json` text ([`transcode_map`], [`transcode_seq`]: same rules as
+/// [`spillway_convex_protocol::Value::from_json`]; an object whose keys are not sorted is
+/// refused, and the page falls back to the tree decoder).
+struct CellSeed<'t> {
+    format: Format,
+    text: &'t mut Vec<u8>,
+}
 
-impl CellSeed {
-    fn int(self, i: i64) -> Cell<'static> {
-        match self.0 {
+impl CellSeed<'_> {
+    fn int(&self, i: i64) -> Field<'static> {
+        Field::Cell(match self.format {
             // Encoded JSON: every bare number is a Float64 (Int64 is always tagged).
             Format::ConvexEncodedJson => Cell::Float(i as f64),
             Format::ExportJson | Format::CleanJson => Cell::Int(i),
-        }
+        })
     }
 }
 
-impl<'de> DeserializeSeed<'de> for CellSeed {
-    type Value = Cell<'de>;
+impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
+    type Value = Field<'de>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for CellSeed {
-    type Value = Cell<'de>;
+impl<'de> Visitor<'de> for CellSeed<'_> {
+    type Value = Field<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a Convex value in {}", self.0)
+        write!(f, "a Convex value in {}", self.format)
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Cell::Null)
+        Ok(Field::Cell(Cell::Null))
     }
 
     fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
-        Ok(Cell::Bool(b))
+        Ok(Field::Cell(Cell::Bool(b)))
     }
 
     fn visit_i64<E>(self, i: i64) -> Result<Self::Value, E> {
@@ -456,32 +497,40 @@ impl<'de> Visitor<'de> for CellSeed {
     fn visit_u64<E>(self, u: u64) -> Result<Self::Value, E> {
         Ok(match i64::try_from(u) {
             Ok(i) => self.int(i),
-            Err(_) => Cell::Float(u as f64),
+            Err(_) => Field::Cell(Cell::Float(u as f64)),
         })
     }
 
     fn visit_f64<E>(self, f: f64) -> Result<Self::Value, E> {
-        Ok(Cell::Float(f))
+        Ok(Field::Cell(Cell::Float(f)))
     }
 
     fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(Cell::Str(Cow::Borrowed(s)))
+        Ok(Field::Cell(Cell::Str(Cow::Borrowed(s))))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(Cell::Str(Cow::Owned(s.to_string())))
+        Ok(Field::Cell(Cell::Str(Cow::Owned(s.to_string()))))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-        Ok(Cell::Str(Cow::Owned(s)))
+        Ok(Field::Cell(Cell::Str(Cow::Owned(s))))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        ValueSeed(self.0).visit_seq(seq).map(Cell::owned)
+        let start = self.text.len();
+        transcode_seq(self.format, seq, self.text)?;
+        Ok(Field::Text(start..self.text.len()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        ValueSeed(self.0).visit_map(map).map(Cell::owned)
+        let start = self.text.len();
+        Ok(match transcode_map(self.format, map, self.text)? {
+            TranscodedMap::Object => Field::Text(start..self.text.len()),
+            TranscodedMap::Int64(i) => Field::Cell(Cell::Int(i)),
+            TranscodedMap::Float64(f) => Field::Cell(Cell::Float(f)),
+            TranscodedMap::Bytes(b) => Field::Cell(Cell::Bytes(Cow::Owned(b))),
+        })
     }
 }
 
@@ -532,6 +581,8 @@ mod tests {
             r#"[{"_table":"a/b","_id":"a","_ts":1}]"#,
             r#"[{"_id":"a","_ts":1}]"#,
             r#"[{"_table":"t","_id":"a","_ts":1,"v":1,"v":2}]"#,
+            // Unsorted keys in a nested object: the tree decoder sorts them.
+            r#"[{"_table":"t","_id":"a","_ts":1,"o":{"b":1,"a":2}}]"#,
         ] {
             assert!(fast(refused).is_err(), "{refused}");
         }
