@@ -27,7 +27,7 @@ use spillway_convex_protocol::{Format, Value};
 use spillway_core::batch::{cast_column, json_text};
 use spillway_core::schema::{SYSTEM_COLUMNS, int_fits_f64};
 use spillway_core::{Batch, ColumnType, StreamId};
-use spillway_source_convex::columns::PageColumns;
+use spillway_source_convex::columns::{PageColumns, value_type};
 use spillway_source_convex::convert::{Row, decode_row, push_row, row_stream, to_batch};
 use spillway_source_convex::decode::PageRows;
 
@@ -93,17 +93,6 @@ fn check_decoded(wire: &WireRow, row: &Row) {
     }
 }
 
-fn value_type(v: &Value) -> ColumnType {
-    match v {
-        Value::Null => ColumnType::Null,
-        Value::Int64(_) => ColumnType::Int64,
-        Value::Float64(_) => ColumnType::Float64,
-        Value::Boolean(_) => ColumnType::Boolean,
-        Value::String(_) => ColumnType::Utf8,
-        Value::Bytes(_) => ColumnType::Binary,
-        Value::Array(_) | Value::Object(_) => ColumnType::Json,
-    }
-}
 
 /// A batch holds exactly its rows: system columns, one column per field name, every value
 /// recoverable from its cell, and no column wider than its values need.

@@ -92,6 +92,19 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// The column type of a single value (a nested value is JSON).
+pub fn value_type(v: &Value) -> ColumnType {
+    match v {
+        Value::Null => ColumnType::Null,
+        Value::Int64(_) => ColumnType::Int64,
+        Value::Float64(_) => ColumnType::Float64,
+        Value::Boolean(_) => ColumnType::Boolean,
+        Value::String(_) => ColumnType::Utf8,
+        Value::Bytes(_) => ColumnType::Binary,
+        Value::Array(_) | Value::Object(_) => ColumnType::Json,
+    }
+}
+
 /// Int64 and Float64 values of one column, kept apart until the batch is built.
 #[derive(Clone, Copy, Debug)]
 enum Num {

@@ -99,18 +99,6 @@ fn reference(docs: &[Doc]) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
-fn value_type(v: &Value) -> ColumnType {
-    match v {
-        Value::Null => ColumnType::Null,
-        Value::Int64(_) => ColumnType::Int64,
-        Value::Float64(_) => ColumnType::Float64,
-        Value::Boolean(_) => ColumnType::Boolean,
-        Value::String(_) => ColumnType::Utf8,
-        Value::Bytes(_) => ColumnType::Binary,
-        Value::Array(_) | Value::Object(_) => ColumnType::Json,
-    }
-}
-
 fn built(stream: &StreamId, docs: &[Doc]) -> RecordBatch {
     let mut t = TableColumns::new();
     for (i, d) in docs.iter().enumerate() {
