@@ -12,6 +12,8 @@
 # markdown table and writes it to BENCHMARKS.md with the machine and the command.
 #
 # Environment: BENCH_TIMEOUT (seconds per contender, default 3600), BENCH_SKIP_AIRBYTE=1,
+# BENCH_AIRBYTE_MAX (largest N Airbyte runs at, default 1000000: the issue asks for 10 M only of
+# spillway and the limit; Airbyte needs ~3 min per million documents),
 # BENCH_KEEP=1 (keep every contender's output in the scratch directory), BENCH_PORT (default 3290), BENCH_OUT (default BENCHMARKS.md), BENCH_PROFILE (default release;
 # `debug` only to try the script itself quickly: its figures mean nothing), BENCH_API (spillway's
 # `source.api`, default `legacy`: list_snapshot/document_deltas, the endpoints the limit client and
@@ -156,7 +158,7 @@ run_size() {
         "$(mbps "${bytes:-0}" "$wall")" "$rss" "$status"
 
     air_rate=0
-    if [ -z "${BENCH_SKIP_AIRBYTE:-}" ]; then
+    if [ -z "${BENCH_SKIP_AIRBYTE:-}" ] && [ "$n" -le "${BENCH_AIRBYTE_MAX:-1000000}" ]; then
         rm -f "$work/airbyte.duckdb"
         measure airbyte "$venv/bin/python" "$root/bench/pyairbyte_convex.py" \
             "$url" "$key" "$connector_venv/bin/source-convex" "$work/airbyte.duckdb"
