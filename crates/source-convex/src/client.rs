@@ -161,11 +161,8 @@ impl ConvexClient {
         if let Some(c) = cursor {
             body["cursor"] = json!(c);
         }
-        let path = paths::LIST_SNAPSHOT;
-        let bytes = self
-            .fetch(path, self.http.post(self.url(path)).json(&body))
-            .await?;
-        self.page::<FastSnapshotPage, ListSnapshotResponse, _>(path, &bytes)
+        self.post_page::<FastSnapshotPage, ListSnapshotResponse, _, _>(paths::LIST_SNAPSHOT, &body)
+            .await
     }
 
     /// `POST /api/document_deltas` (spec §8).
@@ -175,11 +172,11 @@ impl ConvexClient {
         selection: &Selection,
     ) -> Result<DeltasPage, ApiError> {
         let body = json!({ "cursor": cursor, "format": FORMAT, "selection": selection.to_json() });
-        let path = paths::DOCUMENT_DELTAS;
-        let bytes = self
-            .fetch(path, self.http.post(self.url(path)).json(&body))
-            .await?;
-        self.page::<FastDeltasPage, DocumentDeltasResponse, _>(path, &bytes)
+        self.post_page::<FastDeltasPage, DocumentDeltasResponse, _, _>(
+            paths::DOCUMENT_DELTAS,
+            &body,
+        )
+        .await
     }
 
     /// `POST /api/v1/data/sync` (spec §12): the next page after `cursor`, or the first page
@@ -193,11 +190,8 @@ impl ConvexClient {
             cursor: cursor.map(str::to_string),
             selection: Some(selection.to_json()),
         };
-        let path = data_sync::paths::DATA_SYNC;
-        let bytes = self
-            .fetch(path, self.http.post(self.url(path)).json(&body))
-            .await?;
-        self.page::<FastSyncPage, DataSyncResponse, _>(path, &bytes)
+        self.post_page::<FastSyncPage, DataSyncResponse, _, _>(data_sync::paths::DATA_SYNC, &body)
+            .await
     }
 
     /// `POST /api/data_sync_cursor_from_deltas` (spec §14): a data sync cursor equivalent to
@@ -231,8 +225,23 @@ impl ConvexClient {
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
-        let req = self.http.post(format!("{}{path}", self.base)).json(body);
+        let req = self.http.post(self.url(path)).json(body);
         self.send(path, req).await
+    }
+
+    /// POSTs `body` and decodes the page in one pass, or through the tree decoder
+    /// ([`ConvexClient::page`]).
+    async fn post_page<F, S, P, B>(&self, path: &str, body: &B) -> Result<P, ApiError>
+    where
+        F: DeserializeOwned,
+        S: DeserializeOwned,
+        P: From<F> + From<S>,
+        B: serde::Serialize + ?Sized,
+    {
+        let bytes = self
+            .fetch(path, self.http.post(self.url(path)).json(body))
+            .await?;
+        self.page::<F, S, P>(path, &bytes)
     }
 
     fn url(&self, path: &str) -> String {

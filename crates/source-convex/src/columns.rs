@@ -60,21 +60,6 @@ impl<'a> Cell<'a> {
         }
     }
 
-    /// The cell of an owned value.
-    pub fn owned(v: Value) -> Cell<'static> {
-        match v {
-            Value::Null => Cell::Null,
-            Value::Boolean(b) => Cell::Bool(b),
-            Value::Int64(i) => Cell::Int(i),
-            Value::Float64(f) => Cell::Float(f),
-            Value::String(s) => Cell::Str(Cow::Owned(s)),
-            Value::Bytes(b) => Cell::Bytes(Cow::Owned(b)),
-            v @ (Value::Array(_) | Value::Object(_)) => {
-                Cell::Json(Cow::Owned(v.to_json_string(Format::ExportJson)))
-            }
-        }
-    }
-
     /// Writes the cell's `export_json` text (what a JSON column holds).
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {
