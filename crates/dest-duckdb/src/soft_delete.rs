@@ -6,9 +6,10 @@
 //! `_deleted = false`.
 //!
 //! The staged rows may span several batches ([`crate::buffer`]). When an `_id`'s latest staged
-//! revision is a tombstone and a live revision of it precedes the tombstone in the stage, that
-//! live revision is applied first, so the tombstone keeps its columns, exactly as if each batch
-//! had been merged on its own.
+//! revision is a tombstone and an earlier batch stored a live revision of it (that batch's own
+//! latest, not older than what the batches before it held), that live revision is applied
+//! first, so the tombstone keeps its columns, exactly as if each batch had been merged on its
+//! own.
 
 use spillway_core::schema::{DELETED, ID, TS};
 use spillway_core::{ColumnType, DestError};
@@ -16,7 +17,7 @@ use spillway_core::{ColumnType, DestError};
 use crate::db::Db;
 use crate::ddl::quote;
 use crate::error::Context;
-use crate::writer::{LATEST, SEQ, STAGE, drop_latest, insert_columns, stage_latest};
+use crate::writer::{LATEST, SEQ, SEQ_BATCH, STAGE, drop_latest, insert_columns, stage_latest};
 
 /// The live revision preceding the latest (a tombstone) of each `_id` of the stage.
 const REVIVE: &str = "_spillway_revive";
@@ -31,15 +32,25 @@ pub(crate) fn merge(
     let (t, id, ts, del) = (quote(table), quote(ID), quote(TS), quote(DELETED));
     let (names, exprs) = insert_columns(columns);
 
-    // The live revisions a staged tombstone supersedes, applied first (see the module docs).
+    // The live revision a staged tombstone supersedes, applied first (see the module docs):
+    // as batch-by-batch merges would have stored it — each earlier batch's own latest revision
+    // of the `_id`, counted only if no earlier batch held a newer one, the last of those.
     let seq = quote(SEQ);
     db.exec(
         &format!(
-            "CREATE OR REPLACE TEMP TABLE {REVIVE} AS SELECT s.* FROM temp.main.{STAGE} AS s \
+            "CREATE OR REPLACE TEMP TABLE {REVIVE} AS \
+             WITH per_batch AS (SELECT * FROM temp.main.{STAGE} \
+               QUALIFY row_number() OVER (PARTITION BY {id}, {seq} // {SEQ_BATCH} \
+                 ORDER BY {ts} DESC, {seq} DESC) = 1), \
+             applied AS (SELECT *, max({ts}) OVER (PARTITION BY {id} ORDER BY {seq} \
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _spillway_prev_ts \
+               FROM per_batch) \
+             SELECT s.* EXCLUDE (_spillway_prev_ts) FROM applied AS s \
              JOIN temp.main.{LATEST} AS l ON s.{id} = l.{id} \
              WHERE coalesce(l.{del}, false) AND NOT coalesce(s.{del}, false) \
-             AND s.{seq} <> l.{seq} \
-             QUALIFY row_number() OVER (PARTITION BY s.{id} ORDER BY s.{ts} DESC, s.{seq} DESC) = 1"
+             AND s.{seq} // {SEQ_BATCH} < l.{seq} // {SEQ_BATCH} \
+             AND (s._spillway_prev_ts IS NULL OR s.{ts} >= s._spillway_prev_ts) \
+             QUALIFY row_number() OVER (PARTITION BY s.{id} ORDER BY s.{seq} DESC) = 1"
         ),
         || format!("finding the live revisions before staged tombstones of table {table:?}"),
     )?;

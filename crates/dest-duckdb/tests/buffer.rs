@@ -160,6 +160,62 @@ async fn ascending_ids_merge_like_any_other_rows() {
     }
 }
 
+/// Soft delete: a tombstone keeps the columns of the live revision batch-by-batch merges would
+/// have stored before it — not of a live revision in the tombstone's own batch (a batch keeps
+/// only its latest revision), nor of one older than a tombstone before it — wherever the
+/// buffer bound falls.
+#[tokio::test(flavor = "multi_thread")]
+async fn soft_delete_tombstones_keep_what_batch_by_batch_merges_stored() {
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open_with(all(StreamMode::soft_delete()));
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        let x = |v: &[Option<i64>]| vec![int("x", v.to_vec())];
+        // One batch: `a` live then deleted → the batch's latest is the tombstone alone.
+        dest.write(&batch(
+            &s,
+            &[("a", 5, false), ("a", 6, true)],
+            x(&[Some(1), None]),
+        ))
+        .await
+        .unwrap();
+        // `b` deleted, then an older live revision replayed in a later batch (ignored), then
+        // a newer tombstone; `c` live, deleted, then deleted again.
+        dest.write(&batch(
+            &s,
+            &[("b", 6, true), ("c", 5, false)],
+            x(&[None, Some(3)]),
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("b", 5, false), ("c", 6, true)],
+            x(&[Some(2), None]),
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("b", 7, true), ("c", 7, true)],
+            x(&[None, None]),
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+        let got: Vec<(String, i64, Value, Value)> = all_rows(&mut dest)
+            .into_iter()
+            .map(|(id, ts, del, x, _)| (id, ts, del, x))
+            .collect();
+        let want = vec![
+            ("a".to_string(), 6, json!(true), json!(null)),
+            ("b".to_string(), 7, json!(true), json!(null)),
+            ("c".to_string(), 7, json!(true), json!(3)),
+        ];
+        assert_eq!(got, want, "limit {limit:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn widening_between_buffered_batches_is_exact() {
     for limit in LIMITS {

@@ -28,7 +28,7 @@ pub(crate) fn write_value(
     out.extend_from_slice(b",\"table\":");
     push_json(&mut out, &tablet.table);
     out.extend_from_slice(b",\"ts\":");
-    out.extend_from_slice(ts.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(ts).as_bytes());
     out.extend_from_slice(b",\"deleted\":");
     out.extend_from_slice(if doc.is_none() { b"true" } else { b"false" });
     out.extend_from_slice(b",\"value\":{");

@@ -282,8 +282,8 @@ fn ts_page(
                 .clone();
             if let (Some(cols), Some(tablet)) = (cols, store.tablets.get(&entry.tablet)) {
                 let id = match &entry.doc {
-                    Some(d) => d.id().to_string(),
-                    None => tablet.encode_id(&entry.internal),
+                    Some(d) => std::borrow::Cow::Borrowed(d.id()),
+                    None => std::borrow::Cow::Owned(tablet.encode_id(&entry.internal)),
                 };
                 let v = write_value(tablet, entry.ts, &id, entry.doc.as_ref(), &cols);
                 bytes += v.len();

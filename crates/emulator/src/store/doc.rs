@@ -111,7 +111,7 @@ impl Doc {
         let all = matches!(columns, Columns::All);
         let (id, creation, mut r) = header(self.bytes());
         // Index into META of the next metadata key still to write.
-        let mut meta = if all || columns.includes("_creationTime") {
+        let mut meta = if columns.includes("_creationTime") {
             0
         } else {
             1
