@@ -93,7 +93,6 @@ fn check_decoded(wire: &WireRow, row: &Row) {
     }
 }
 
-
 /// A batch holds exactly its rows: system columns, one column per field name, every value
 /// recoverable from its cell, and no column wider than its values need.
 fn check_batch(stream: &StreamId, rows: &[Row], batch: &Batch) {

@@ -49,14 +49,14 @@ pub(crate) struct Pending {
     /// The batches, in arrival order (system columns, `_spillway_seq`, then `columns`).
     batches: Vec<RecordBatch>,
     /// Their rows.
-    pub(crate) rows: usize,
+    rows: usize,
     /// Their Arrow memory.
     bytes: usize,
     /// The `_id` range of the batches, if every `_id` is greater than the one before it in
     /// arrival order (a snapshot's pages: each document once, in `_id` order); `None` once
     /// one is not. Lets the merge skip deduplication and, when the table holds nothing at or
     /// after the first `_id`, the joins against the table ([`crate::upsert`]).
-    pub(crate) ascending: Option<IdRange>,
+    ascending: Option<IdRange>,
 }
 
 /// The first and last `_id` of buffered rows whose `_id`s strictly ascend.
@@ -133,14 +133,15 @@ impl Buffers {
                 bytes: 0,
                 ascending: None,
             });
-        p.ascending = match (p.rows == 0, &p.ascending) {
-            _ if rows == 0 => p.ascending.take(),
-            (true, _) => ascending_ids(&batch, None),
-            (false, Some(range)) => ascending_ids(&batch, Some(&range.last)).map(|r| IdRange {
-                first: range.first.clone(),
-                last: r.last,
-            }),
-            (false, None) => None,
+        p.ascending = if p.rows == 0 {
+            ascending_ids(&batch, None)
+        } else {
+            p.ascending.take().and_then(|range| {
+                ascending_ids(&batch, Some(&range.last)).map(|r| IdRange {
+                    first: range.first,
+                    last: r.last,
+                })
+            })
         };
         p.batches.push(batch);
         p.rows += rows;

@@ -16,7 +16,6 @@ use spillway_core::{ColumnType, DestError};
 
 use crate::db::Db;
 use crate::ddl::quote;
-use crate::error::Context;
 use crate::writer::{LATEST, SEQ, SEQ_BATCH, STAGE, drop_latest, insert_columns, stage_latest};
 
 /// The live revision preceding the latest (a tombstone) of each `_id` of the stage.
@@ -54,35 +53,23 @@ pub(crate) fn merge(
         ),
         || format!("finding the live revisions before staged tombstones of table {table:?}"),
     )?;
-    let revived: i64 = db
-        .conn
-        .query_row(
-            &format!("SELECT count(*) FROM temp.main.{REVIVE}"),
-            [],
-            |r| r.get(0),
-        )
-        .context(&db.path, || {
-            format!("counting the live revisions before staged tombstones of table {table:?}")
-        })?;
-    if revived > 0 {
-        db.exec(
-            &format!(
-                "DELETE FROM {t} AS tgt USING temp.main.{REVIVE} AS l \
-                 WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts}"
-            ),
-            || format!("deleting superseded rows of table {table:?}"),
-        )?;
-        db.exec(
-            &format!(
-                "INSERT INTO {t} ({names}, {del}) SELECT {exprs}, false \
-                 FROM temp.main.{REVIVE} AS l \
-                 WHERE NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
-                names = names.join(", "),
-                exprs = exprs.join(", "),
-            ),
-            || format!("inserting rows into table {table:?}"),
-        )?;
-    }
+    db.exec(
+        &format!(
+            "DELETE FROM {t} AS tgt USING temp.main.{REVIVE} AS l \
+             WHERE tgt.{id} = l.{id} AND tgt.{ts} <= l.{ts}"
+        ),
+        || format!("deleting superseded rows of table {table:?}"),
+    )?;
+    db.exec(
+        &format!(
+            "INSERT INTO {t} ({names}, {del}) SELECT {exprs}, false \
+             FROM temp.main.{REVIVE} AS l \
+             WHERE NOT EXISTS (SELECT 1 FROM {t} AS tgt WHERE tgt.{id} = l.{id})",
+            names = names.join(", "),
+            exprs = exprs.join(", "),
+        ),
+        || format!("inserting rows into table {table:?}"),
+    )?;
     db.exec(&format!("DROP TABLE temp.main.{REVIVE}"), || {
         "dropping the staging table".to_string()
     })?;
