@@ -10,7 +10,7 @@
 //! | Json           | `JSON`    |
 //!
 //! Every table starts with `_id VARCHAR, _creationTime DOUBLE, _ts BIGINT` (and
-//! `_deleted BOOLEAN NOT NULL` and the key its write mode needs, see [`crate::shape`]), then one
+//! `_deleted BOOLEAN NOT NULL` if its write mode needs it, see [`crate::shape`]), then one
 //! column per user field in the order first seen. A type change widens the column with
 //! [`ColumnType::widen`]; existing values are converted exactly as
 //! [`spillway_core::batch::cast_column`] converts batch columns, so a value reads the same
@@ -91,17 +91,38 @@ pub(crate) fn case_clash<'a>(schema: &'a TableSchema, name: &str) -> Option<&'a 
         .find(|n| *n != name && n.eq_ignore_ascii_case(name))
 }
 
-/// `CREATE TABLE` for a destination table of shape `shape`.
+/// `CREATE TABLE` for a destination table of shape `shape` (no key constraint: see
+/// [`crate::shape`]).
 pub(crate) fn create_table_sql(table: &str, shape: Shape, schema: &TableSchema) -> String {
-    let (mut cols, key) = shape.system_ddl();
+    let mut cols = shape.system_ddl();
     cols.extend(
         schema
             .columns
             .iter()
             .map(|(n, t)| format!("{} {}", quote(n), sql_type(*t))),
     );
-    cols.push(key);
     format!("CREATE TABLE {} ({})", quote(table), cols.join(", "))
+}
+
+/// Creates the destination table `table` of shape `shape` with the user columns of `schema`,
+/// and records its key in its comment ([`crate::shape`]).
+pub(crate) fn create_table(
+    db: &Db,
+    table: &str,
+    shape: Shape,
+    schema: &TableSchema,
+) -> Result<(), DestError> {
+    let what = || format!("creating table {table:?}");
+    db.exec(&create_table_sql(table, shape, schema), what)?;
+    db.exec(
+        &format!(
+            "COMMENT ON TABLE {} IS {}",
+            quote(table),
+            literal(shape.comment())
+        ),
+        what,
+    )?;
+    Ok(())
 }
 
 /// Reads the shape and columns of `table` from the catalog; `None` if it does not exist.
@@ -241,9 +262,7 @@ fn rebuild(
         &format!("DROP TABLE IF EXISTS {}", quote(&new_name)),
         || format!("preparing to rebuild table {stream:?}"),
     )?;
-    db.exec(&create_table_sql(&new_name, shape, target), || {
-        format!("creating the rebuilt table of {stream:?}")
-    })?;
+    create_table(db, &new_name, shape, target)?;
 
     let system = shape.system_columns();
     let mut insert_cols: Vec<String> = system.iter().map(|(n, _)| quote(n)).collect();
@@ -384,16 +403,15 @@ mod tests {
         };
         assert_eq!(
             create_table_sql("a/b", Shape::default(), &s),
-            "CREATE TABLE \"a/b\" (\"_id\" VARCHAR NOT NULL, \"_creationTime\" DOUBLE, \"_ts\" BIGINT, \"x\" JSON, PRIMARY KEY (\"_id\"))"
+            "CREATE TABLE \"a/b\" (\"_id\" VARCHAR NOT NULL, \"_creationTime\" DOUBLE, \"_ts\" BIGINT, \"x\" JSON)"
         );
         let append = Shape {
             deleted: true,
             history: true,
         };
         assert!(
-            create_table_sql("t", append, &TableSchema::default()).contains(
-                "\"_ts\" BIGINT, \"_deleted\" BOOLEAN NOT NULL, PRIMARY KEY (\"_id\", \"_ts\"))"
-            )
+            create_table_sql("t", append, &TableSchema::default())
+                .contains("\"_ts\" BIGINT, \"_deleted\" BOOLEAN NOT NULL)")
         );
     }
 }

@@ -76,7 +76,7 @@ pub use config::DuckDbConfig;
 
 use crate::buffer::Buffers;
 use crate::db::Db;
-use crate::ddl::{create_table_sql, quote};
+use crate::ddl::quote;
 use crate::error::{Context, config_error, data_error};
 use crate::shape::Shape;
 use crate::state::STATE_TABLE;
@@ -266,10 +266,7 @@ impl DuckDbDestination {
                 ),
             ));
         }
-        self.db
-            .exec(&create_table_sql(table, Shape::of(mode), schema), || {
-                format!("creating table {table:?}")
-            })?;
+        ddl::create_table(&self.db, table, Shape::of(mode), schema)?;
         self.tables.insert(table.to_string(), Some(schema.clone()));
         self.mark_local(table);
         Ok(())
@@ -389,6 +386,12 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 impl Destination for DuckDbDestination {
     fn name(&self) -> String {
         format!("duckdb:{}", self.db.path.display())
+    }
+
+    /// Rows go into DuckDB as they come (past [`BufferLimit`]); DuckDB spills a large
+    /// transaction to disk, writing whole row groups straight into the file.
+    fn holds_transaction_in_memory(&self) -> bool {
+        false
     }
 
     async fn check(&mut self) -> Result<(), DestError> {

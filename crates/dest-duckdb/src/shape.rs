@@ -1,11 +1,19 @@
 //! The shape of a destination table: which system columns and key a write mode needs, read
 //! back from the catalog so a mode change on an existing table fails instead of corrupting it.
 //!
-//! | mode | `_deleted BOOLEAN NOT NULL` (after `_ts`) | primary key |
-//! |---|---|---|
-//! | `upsert`, `replace`, `overwrite-delete-stale` | no | `(_id)` |
-//! | `upsert` + `soft_delete` | yes | `(_id)` |
-//! | `append` | yes | `(_id, _ts)` |
+//! | mode | `_deleted BOOLEAN NOT NULL` (after `_ts`) | key | table comment |
+//! |---|---|---|---|
+//! | `upsert`, `replace`, `overwrite-delete-stale` | no | `(_id)` | `spillway: key (_id)` |
+//! | `upsert` + `soft_delete` | yes | `(_id)` | `spillway: key (_id)` |
+//! | `append` | yes | `(_id, _ts)` | `spillway: key (_id, _ts)` |
+//!
+//! The key is kept by the merges ([`crate::upsert`], [`crate::soft_delete`],
+//! [`crate::append`]), not by a `PRIMARY KEY` constraint: DuckDB keeps a primary key's index
+//! in memory whole (at 10 M documents it alone outgrew a 128 MB `memory_limit`) and maintains
+//! it on every insert, and the merges never rely on it. The key is recorded in the table's
+//! comment instead (DuckDB keeps comments through `ALTER TABLE`, renames and reopening), which
+//! is how a later run tells `append` tables from `soft_delete` ones. Tables made by earlier
+//! versions carry a `PRIMARY KEY`; it is read when the comment is not spillway's.
 
 use std::path::Path;
 
@@ -21,7 +29,7 @@ use crate::error::{Context, config_error};
 pub(crate) struct Shape {
     /// Whether the table has `_deleted BOOLEAN NOT NULL` after `_ts`.
     pub(crate) deleted: bool,
-    /// Whether the primary key is `(_id, _ts)` (every version a row) instead of `(_id)`.
+    /// Whether the key is `(_id, _ts)` (every version a row) instead of `(_id)`.
     pub(crate) history: bool,
 }
 
@@ -43,8 +51,8 @@ impl Shape {
         cols
     }
 
-    /// The column definitions and key of `CREATE TABLE`, before the user columns.
-    pub(crate) fn system_ddl(self) -> (Vec<String>, String) {
+    /// The column definitions of `CREATE TABLE`, before the user columns.
+    pub(crate) fn system_ddl(self) -> Vec<String> {
         let mut cols = vec![
             format!("{} VARCHAR NOT NULL", quote(ID)),
             format!("{} DOUBLE", quote(CREATION_TIME)),
@@ -53,18 +61,22 @@ impl Shape {
         if self.deleted {
             cols.push(format!("{} BOOLEAN NOT NULL", quote(DELETED)));
         }
-        let key = if self.history {
-            format!("PRIMARY KEY ({}, {})", quote(ID), quote(TS))
+        cols
+    }
+
+    /// The table comment that records the key (see the module docs).
+    pub(crate) fn comment(self) -> &'static str {
+        if self.history {
+            HISTORY_COMMENT
         } else {
-            format!("PRIMARY KEY ({})", quote(ID))
-        };
-        (cols, key)
+            ID_COMMENT
+        }
     }
 
     /// What the table has, for messages.
     pub(crate) fn describe(self) -> String {
         format!(
-            "{} and primary key {}",
+            "{} and key {}",
             if self.deleted {
                 "a _deleted column"
             } else {
@@ -85,8 +97,33 @@ impl Shape {
     }
 }
 
-/// Whether the primary key of `table` is `(_id, _ts)`.
+/// The comment of a table keyed by `(_id)`.
+const ID_COMMENT: &str = "spillway: key (_id)";
+/// The comment of a table keyed by `(_id, _ts)`.
+const HISTORY_COMMENT: &str = "spillway: key (_id, _ts)";
+
+/// Whether the key of `table` is `(_id, _ts)`: as its comment says, or for a table made
+/// before keys were recorded in comments, as its primary key says.
 pub(crate) fn has_history_key(db: &Db, table: &str) -> Result<bool, DestError> {
+    let sql = format!(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() \
+         AND schema_name = 'main' AND table_name = {}",
+        literal(table)
+    );
+    let what = || format!("reading the comment of table {table:?}");
+    let comment: Option<String> = db
+        .conn
+        .query_row(&sql, [], |r| r.get(0))
+        .context(&db.path, what)?;
+    match comment.as_deref() {
+        Some(HISTORY_COMMENT) => Ok(true),
+        Some(ID_COMMENT) => Ok(false),
+        _ => has_history_primary_key(db, table),
+    }
+}
+
+/// Whether the primary key of `table` is `(_id, _ts)` (tables of earlier versions).
+fn has_history_primary_key(db: &Db, table: &str) -> Result<bool, DestError> {
     let sql = format!(
         "SELECT CAST(constraint_column_names AS VARCHAR) FROM duckdb_constraints() \
          WHERE database_name = current_database() AND schema_name = 'main' \
@@ -162,9 +199,7 @@ mod tests {
         let app = Shape::of(StreamMode::new(WriteMode::Append));
         assert!(app.deleted && app.history);
         assert_eq!(app.system_columns().len(), 4);
-        assert_eq!(
-            app.system_ddl().1,
-            "PRIMARY KEY (\"_id\", \"_ts\")".to_string()
-        );
+        assert_eq!(app.comment(), "spillway: key (_id, _ts)");
+        assert_eq!(soft.comment(), "spillway: key (_id)");
     }
 }

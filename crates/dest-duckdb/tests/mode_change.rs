@@ -58,8 +58,8 @@ async fn upsert_table_in_append_mode() {
     refused(
         StreamMode::default(),
         StreamMode::new(WriteMode::Append),
-        "no _deleted column and primary key (_id)",
-        "a _deleted column and primary key (_id, _ts)",
+        "no _deleted column and key (_id)",
+        "a _deleted column and key (_id, _ts)",
     )
     .await;
 }
@@ -69,8 +69,8 @@ async fn append_table_in_upsert_mode() {
     refused(
         StreamMode::new(WriteMode::Append),
         StreamMode::default(),
-        "a _deleted column and primary key (_id, _ts)",
-        "no _deleted column and primary key (_id)",
+        "a _deleted column and key (_id, _ts)",
+        "no _deleted column and key (_id)",
     )
     .await;
 }
@@ -80,14 +80,14 @@ async fn soft_delete_changes() {
     refused(
         StreamMode::soft_delete(),
         StreamMode::new(WriteMode::Replace),
-        "a _deleted column and primary key (_id)",
+        "a _deleted column and key (_id)",
         "no _deleted column",
     )
     .await;
     refused(
         StreamMode::new(WriteMode::Append),
         StreamMode::soft_delete(),
-        "primary key (_id, _ts)",
+        "key (_id, _ts)",
         "soft_delete = true",
     )
     .await;
@@ -200,8 +200,87 @@ async fn tables_made_before_write_modes_are_upsert_tables() {
         .await
         .unwrap_err();
     assert!(
-        e.message
-            .contains("no _deleted column and primary key (_id)"),
+        e.message.contains("no _deleted column and key (_id)"),
         "{e}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn append_tables_made_with_a_primary_key_stay_append_tables() {
+    // The DDL of versions that kept the key as a constraint instead of a comment.
+    let (_dir, cfg, mut dest) = open();
+    dest.query_json(
+        "CREATE TABLE events (_id VARCHAR NOT NULL, _creationTime DOUBLE, _ts BIGINT, \
+         _deleted BOOLEAN NOT NULL, x BIGINT, PRIMARY KEY (_id, _ts))",
+    )
+    .unwrap();
+    drop(dest);
+    let s = StreamId::root("events");
+    let mut soft =
+        DuckDbDestination::open(&cfg.clone().with_modes(all(StreamMode::soft_delete()))).unwrap();
+    let e = soft
+        .write(&batch(
+            &s,
+            &[("a", 1, false)],
+            vec![int("x", vec![Some(1)])],
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("key (_id, _ts)"), "{e}");
+    drop(soft);
+    let mut append =
+        DuckDbDestination::open(&cfg.with_modes(all(StreamMode::new(WriteMode::Append)))).unwrap();
+    for ts in [1, 2] {
+        append
+            .write(&batch(
+                &s,
+                &[("a", ts, false)],
+                vec![int("x", vec![Some(ts)])],
+            ))
+            .await
+            .unwrap();
+    }
+    append.commit(&key(), &checkpoint(1)).await.unwrap();
+    assert_eq!(append.row_count("events").unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_survives_a_rebuild_and_a_reopen() {
+    let append = all(StreamMode::new(WriteMode::Append));
+    let (_dir, cfg, mut dest) = open_with(append);
+    let s = StreamId::root("events");
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![int("x", vec![Some(1)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    // Text after integers widens the column to JSON: the table is rebuilt.
+    dest.write(&batch(
+        &s,
+        &[("a", 2, false)],
+        vec![text("x", vec![Some("two")])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    assert_eq!(columns(&mut dest, "events")[4].1, "JSON");
+    assert_eq!(
+        comment(&mut dest, "events").as_deref(),
+        Some("spillway: key (_id, _ts)")
+    );
+    drop(dest);
+    let mut soft =
+        DuckDbDestination::open(&cfg.with_modes(all(StreamMode::soft_delete()))).unwrap();
+    let e = soft
+        .write(&batch(
+            &s,
+            &[("b", 3, false)],
+            vec![int("x", vec![Some(3)])],
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("key (_id, _ts)"), "{e}");
 }

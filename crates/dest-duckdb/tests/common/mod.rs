@@ -69,3 +69,34 @@ pub fn open_with(modes: spillway_core::WriteModes) -> (TempDir, DuckDbConfig, Du
 pub fn all(mode: spillway_core::StreamMode) -> spillway_core::WriteModes {
     spillway_core::WriteModes::all(mode)
 }
+
+/// The comment of `table`, where the destination records its key.
+pub fn comment(dest: &mut DuckDbDestination, table: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT comment FROM duckdb_tables() WHERE table_name = '{}' \
+         AND database_name = current_database()",
+        table.replace('\'', "''")
+    );
+    dest.query_json(&sql)
+        .unwrap()
+        .first()
+        .and_then(|r| r["comment"].as_str().map(str::to_string))
+}
+
+/// Asserts that `table` holds each `_id` at most once and still records key `(_id)`.
+pub fn assert_keyed_by_id(dest: &mut DuckDbDestination, table: &str) {
+    let sql = format!(
+        "SELECT count(*) - count(DISTINCT _id) AS dup FROM \"{}\"",
+        table.replace('"', "\"\"")
+    );
+    assert_eq!(
+        dest.query_json(&sql).unwrap()[0]["dup"],
+        0,
+        "{table}: duplicate _id"
+    );
+    assert_eq!(
+        comment(dest, table).as_deref(),
+        Some("spillway: key (_id)"),
+        "{table}: key no longer recorded"
+    );
+}
