@@ -97,6 +97,16 @@ pub trait Destination: Send {
     /// ([`crate::write_mode`]).
     async fn write(&mut self, batch: &Batch) -> Result<(), DestError>;
 
+    /// Whether the rows of the open transaction stay in this process's memory until the
+    /// commit (the files destination encodes its part files then). The engine commits such a
+    /// destination once a transaction holds `SyncOptions::max_in_flight_bytes` of rows, not
+    /// only every `commit_interval`. A destination that hands rows to a database as they come
+    /// (DuckDB, which spills to disk, and Postgres) returns `false`, so its transactions are
+    /// bounded by time alone and stay large enough for bulk loading.
+    fn holds_transaction_in_memory(&self) -> bool {
+        true
+    }
+
     /// Saves `checkpoint` for `key` and commits everything written since the last commit,
     /// atomically.
     async fn commit(&mut self, key: &StateKey, checkpoint: &Checkpoint) -> Result<(), DestError>;

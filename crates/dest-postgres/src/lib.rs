@@ -452,6 +452,11 @@ impl Destination for PostgresDestination {
         )
     }
 
+    /// Rows go to the server as they come (COPY into staging tables).
+    fn holds_transaction_in_memory(&self) -> bool {
+        false
+    }
+
     async fn check(&mut self) -> Result<(), DestError> {
         self.ready().await?;
         let sql = "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE, DELETE') \

@@ -316,10 +316,12 @@ async fn apply(
             if already_past(source, lane, cp) {
                 return;
             }
-            if !lane
-                .pending
-                .due(options.commit_interval, options.max_in_flight_bytes as u64)
-            {
+            let max_bytes = if lane.dest.holds_transaction_in_memory() {
+                options.max_in_flight_bytes as u64
+            } else {
+                u64::MAX
+            };
+            if !lane.pending.due(options.commit_interval, max_bytes) {
                 lane.pending.defer(cp);
                 return;
             }

@@ -18,7 +18,9 @@ pub struct SyncOptions {
     /// Ignore saved state and re-read everything.
     pub full_refresh: bool,
     /// Bytes of Arrow data allowed in flight between source and destination; also the most
-    /// written into one destination transaction before its checkpoint is committed.
+    /// written into one transaction of a destination that holds its transaction in memory
+    /// ([`spillway_core::Destination::holds_transaction_in_memory`]) before its checkpoint is
+    /// committed.
     pub max_in_flight_bytes: usize,
     /// The least time between two commits of a destination (default 2 s): checkpoints in
     /// between are superseded by the next one, and the last of a read is always committed.

@@ -62,6 +62,10 @@ impl<D: Destination> Destination for HookedDestination<D> {
         self.inner.name()
     }
 
+    fn holds_transaction_in_memory(&self) -> bool {
+        self.inner.holds_transaction_in_memory()
+    }
+
     async fn check(&mut self) -> Result<(), DestError> {
         self.inner.check().await
     }
