@@ -189,13 +189,26 @@ impl DuckDbDestination {
             return Ok(());
         }
         let started = std::time::Instant::now();
+        let (n, batches) = (p.rows, p.batches.len());
+        if let Some(range) = &p.ascending
+            && p.mode.mode != WriteMode::Append
+            && !p.mode.soft_delete
+            && !upsert::holds_id_from(&self.db, table, &range.first)?
+        {
+            let upserted = upsert::append_new(&self.db, table, &p.columns, p.batches)?;
+            self.mark_dirty(table);
+            trace!(
+                stream = %table, mode = %p.mode, rows = n, batches, upserted,
+                ms = started.elapsed().as_millis(), "Buffered batches appended."
+            );
+            return Ok(());
+        }
         let mut stage_cols = stage_system_columns();
         stage_cols.extend(
             p.columns
                 .iter()
                 .map(|(n, t)| format!("{} {}", quote(n), stage_sql_type(*t))),
         );
-        let (n, batches) = (p.rows, p.batches.len());
         let what = || format!("staging {n} rows ({batches} batches) for table {table:?}");
         self.db.exec(
             &format!(
@@ -209,7 +222,7 @@ impl DuckDbDestination {
         let (upserted, deleted) = match (p.mode.mode, p.mode.soft_delete) {
             (WriteMode::Append, _) => append::merge(&self.db, table, &p.columns)?,
             (_, true) => soft_delete::merge(&self.db, table, &p.columns)?,
-            _ => upsert::merge(&self.db, table, &p.columns, p.ascending.as_ref())?,
+            _ => upsert::merge(&self.db, table, &p.columns)?,
         };
         self.db.exec(&format!("DROP TABLE temp.main.{STAGE}"), || {
             "dropping the staging table".to_string()

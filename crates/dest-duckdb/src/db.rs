@@ -73,10 +73,32 @@ impl Db {
         batches: Vec<RecordBatch>,
         what: impl Fn() -> String,
     ) -> Result<(), DestError> {
-        let mut appender = self
+        let appender = self
             .conn
-            .appender_to_catalog_and_db(table, TEMP_CATALOG, MAIN_SCHEMA)
-            .context(&self.path, &what)?;
+            .appender_to_catalog_and_db(table, TEMP_CATALOG, MAIN_SCHEMA);
+        self.append_all(appender, batches, what)
+    }
+
+    /// Appends `batches` (whose columns are `columns`, in order) to the table `table` of the
+    /// main schema through one DuckDB Arrow appender; the table's other columns get NULL.
+    pub(crate) fn append_table(
+        &self,
+        table: &str,
+        columns: &[&str],
+        batches: Vec<RecordBatch>,
+        what: impl Fn() -> String,
+    ) -> Result<(), DestError> {
+        let appender = self.conn.appender_with_columns(table, columns);
+        self.append_all(appender, batches, what)
+    }
+
+    fn append_all(
+        &self,
+        appender: duckdb::Result<duckdb::Appender<'_>>,
+        batches: Vec<RecordBatch>,
+        what: impl Fn() -> String,
+    ) -> Result<(), DestError> {
+        let mut appender = appender.context(&self.path, &what)?;
         for batch in batches {
             appender
                 .append_record_batch(batch)

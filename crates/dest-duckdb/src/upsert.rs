@@ -9,45 +9,30 @@
 //!    or overlapping batch never moves a row back in time. A revision replaces the whole row:
 //!    columns absent from the batch become NULL.
 //!
-//! Rows whose `_id`s strictly ascend (a snapshot's pages) and all lie after every `_id` the
-//! table holds — the common case of a first sync — are inserted straight from the staging
-//! table: each `_id` is there once, so steps 1–2 find nothing to do and step 3 inserts every
-//! live row. The result is the same; the joins against the whole table are skipped.
+//! Buffered rows whose `_id`s strictly ascend (a snapshot's pages) and all lie after every
+//! `_id` the table holds — the common case of a first sync — skip the staging table: each
+//! `_id` is there once and none is in the table, so steps 1–2 find nothing to do and step 3
+//! inserts every live row. [`append_new`] appends those live rows straight to the table
+//! through DuckDB's Arrow appender instead; the result is the same, without the copy through
+//! the staging table and the joins against the whole table.
 
-use spillway_core::schema::{DELETED, ID, TS};
+use duckdb::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use duckdb::arrow::compute::filter_record_batch;
+use duckdb::arrow::error::ArrowError;
+use spillway_core::schema::{CREATION_TIME, DELETED, ID, TS};
 use spillway_core::{ColumnType, DestError};
 
-use crate::buffer::IdRange;
 use crate::db::Db;
 use crate::ddl::quote;
-use crate::error::Context;
-use crate::writer::{LATEST, STAGE, drop_latest, insert_columns, stage_latest};
+use crate::error::{Context, data_error};
+use crate::writer::{LATEST, drop_latest, insert_columns, stage_latest};
 
 /// Merges the staged batch into `table`; returns `(inserted, deleted)` row counts.
-/// `ascending`: the staged `_id`s' range if they strictly ascend ([`crate::buffer`]).
 pub(crate) fn merge(
     db: &Db,
     table: &str,
     columns: &[(String, ColumnType)],
-    ascending: Option<&IdRange>,
 ) -> Result<(usize, usize), DestError> {
-    if let Some(range) = ascending
-        && !holds_id_from(db, table, &range.first)?
-    {
-        let (names, exprs) = insert_columns(columns);
-        let inserted = db.exec(
-            &format!(
-                "INSERT INTO {t} ({names}) SELECT {exprs} FROM temp.main.{STAGE} AS l \
-                 WHERE NOT coalesce(l.{del}, false)",
-                t = quote(table),
-                names = names.join(", "),
-                exprs = exprs.join(", "),
-                del = quote(DELETED),
-            ),
-            || format!("inserting rows into table {table:?}"),
-        )?;
-        return Ok((inserted, 0));
-    }
     stage_latest(db, table)?;
     // Every row this batch supersedes goes: tombstoned ones and those replaced by a newer
     // revision. (A Convex revision replaces the whole document, so the replacement is a
@@ -83,9 +68,54 @@ pub(crate) fn merge(
     Ok((inserted, deleted))
 }
 
+/// Appends the live rows of `batches` (buffered staging rows of `table`: the system columns,
+/// `_deleted`, `_spillway_seq`, then `columns`) straight to `table`; returns how many. Only for
+/// rows whose `_id`s strictly ascend and all lie after every `_id` of the table (see the
+/// module docs and [`holds_id_from`]).
+pub(crate) fn append_new(
+    db: &Db,
+    table: &str,
+    columns: &[(String, ColumnType)],
+    batches: Vec<RecordBatch>,
+) -> Result<usize, DestError> {
+    // Staging layout: `_id`, `_creationTime`, `_ts`, `_deleted`, `_spillway_seq`, user columns.
+    let keep: Vec<usize> = [0, 1, 2].into_iter().chain(5..5 + columns.len()).collect();
+    let names: Vec<&str> = [ID, CREATION_TIME, TS]
+        .into_iter()
+        .chain(columns.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let what = || format!("appending rows to table {table:?}");
+    let mut live = Vec::with_capacity(batches.len());
+    let mut inserted = 0;
+    for batch in batches {
+        let batch = live_rows(&batch)
+            .and_then(|b| b.project(&keep))
+            .map_err(|e| data_error(&db.path, format!("{}: {e}", what())))?;
+        inserted += batch.num_rows();
+        live.push(batch);
+    }
+    db.append_table(table, &names, live, what)?;
+    Ok(inserted)
+}
+
+/// The rows of a staging batch that are not tombstones.
+fn live_rows(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let Some(deleted) = batch.column(3).as_boolean_opt() else {
+        return Err(ArrowError::SchemaError(format!(
+            "{DELETED} is {}, not Boolean",
+            batch.column(3).data_type()
+        )));
+    };
+    if deleted.true_count() == 0 {
+        return Ok(batch.clone());
+    }
+    let live: BooleanArray = deleted.iter().map(|d| Some(d != Some(true))).collect();
+    filter_record_batch(batch, &live)
+}
+
 /// Whether `table` holds a row whose `_id` is `first` or after it (bytewise, as DuckDB
 /// compares VARCHARs and Rust `str`s).
-fn holds_id_from(db: &Db, table: &str, first: &str) -> Result<bool, DestError> {
+pub(crate) fn holds_id_from(db: &Db, table: &str, first: &str) -> Result<bool, DestError> {
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM {t} WHERE {id} >= ?)",
         t = quote(table),

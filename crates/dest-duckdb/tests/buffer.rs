@@ -392,3 +392,36 @@ async fn append_across_batches() {
         );
     }
 }
+
+/// Rows appended straight to the table (ascending `_id`s after every `_id` it holds) keep JSON
+/// text as the merge stores it, in a component table, with NULLs for the columns a batch lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_appended_straight_to_the_table_are_typed_like_merged_rows() {
+    let (_dir, _cfg, mut dest) = open();
+    let s = StreamId::new("waitlist", "entries");
+    let doc = r#"{"a":[1,{"b":"é"}],"n":1.5e300}"#;
+    dest.write(&batch(
+        &s,
+        &[("a", 1, false)],
+        vec![json("j", vec![Some(doc)]), text("t", vec![Some("x")])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    // After every `_id` of the table: appended, without the column `t`.
+    dest.write(&batch(
+        &s,
+        &[("b", 2, false)],
+        vec![json("j", vec![Some(doc)])],
+    ))
+    .await
+    .unwrap();
+    dest.commit(&key(), &checkpoint(2)).await.unwrap();
+    let table = "waitlist/entries";
+    assert_eq!(columns(&mut dest, table)[3], ("j".into(), "JSON".into()));
+    for id in ["a", "b"] {
+        assert_eq!(stored_text(&mut dest, table, "j", id).as_deref(), Some(doc));
+    }
+    assert_eq!(stored_text(&mut dest, table, "t", "b"), None);
+    assert_keyed_by_id(&mut dest, table);
+}
