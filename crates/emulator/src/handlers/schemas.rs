@@ -30,13 +30,10 @@ struct NoQuery {}
 
 /// Merged shapes of every live exported table at the current ts: component → table → shape.
 fn table_shapes(shared: &Shared) -> BTreeMap<String, BTreeMap<String, Shape>> {
-    let store = lock(&shared.store);
-    let now = store.current_ts();
+    let mut store = lock(&shared.store);
     let mut out: BTreeMap<String, BTreeMap<String, Shape>> = BTreeMap::new();
-    for tablet in store.live_user_tablets() {
-        let shape = tablet
-            .docs_at(now)
-            .fold(Shape::Never, |acc, (_, d)| acc.merge(d.shape()));
+    for tablet in store.live_user_tablets_mut() {
+        let shape = tablet.live_shape();
         out.entry(tablet.component.clone())
             .or_default()
             .insert(tablet.table.clone(), shape);

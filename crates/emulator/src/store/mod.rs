@@ -29,6 +29,7 @@ use spillway_convex_protocol::Value;
 use spillway_convex_protocol::id::DocumentId;
 
 use crate::rng::SplitMix64;
+use crate::schema::Shape;
 
 pub(crate) use doc::Doc;
 pub(crate) use read::{Row, RowContent};
@@ -108,6 +109,11 @@ pub(crate) struct Tablet {
     pub(crate) deleted_ts: Option<i64>,
     /// Revisions per document.
     pub(crate) docs: BTreeMap<InternalId, Revisions>,
+    /// The shape of the live documents, kept the way Convex keeps its table summaries up to
+    /// date on every write (so `json_schemas` and `get_table_column_names` do not walk the
+    /// table): widened by each insert; `None` after an update or delete, recomputed on the next
+    /// read ([`Tablet::live_shape`]).
+    pub(crate) summary: Option<Shape>,
 }
 
 impl Tablet {
@@ -129,6 +135,20 @@ impl Tablet {
     /// Live documents at `ts` in id order, with the ts of the visible revision.
     pub(crate) fn docs_at(&self, ts: i64) -> impl Iterator<Item = (i64, &Doc)> {
         self.docs.values().filter_map(move |r| r.at(ts))
+    }
+
+    /// The shape of the live documents (see [`Tablet::summary`]).
+    pub(crate) fn live_shape(&mut self) -> Shape {
+        if let Some(shape) = &self.summary {
+            return shape.clone();
+        }
+        let shape = self
+            .docs
+            .values()
+            .filter_map(|r| r.latest())
+            .fold(Shape::Never, |acc, d| acc.merge(d.shape()));
+        self.summary = Some(shape.clone());
+        shape
     }
 
     /// The encoded id of `internal` in this tablet.
@@ -229,6 +249,13 @@ impl Store {
     pub(crate) fn live_user_tablets(&self) -> impl Iterator<Item = &Tablet> {
         self.tablets
             .values()
+            .filter(|t| t.is_live() && t.kind == TabletKind::User)
+    }
+
+    /// [`Store::live_user_tablets`], mutable (for their summaries).
+    pub(crate) fn live_user_tablets_mut(&mut self) -> impl Iterator<Item = &mut Tablet> {
+        self.tablets
+            .values_mut()
             .filter(|t| t.is_live() && t.kind == TabletKind::User)
     }
 

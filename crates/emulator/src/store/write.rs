@@ -10,6 +10,7 @@ use super::batch::{DocBatch, Slot};
 use super::{InternalId, LogEntry, Revision, Revisions, Store, Tablet, TabletId, TabletKind};
 use crate::errors::EmulatorError;
 use crate::mutation::{Applied, Mutation, validate_fields, validate_names};
+use crate::schema::Shape;
 
 /// Name of the hidden system table that receives background writes.
 pub(crate) const SYSTEM_TABLE: &str = "_scheduled_functions";
@@ -115,6 +116,7 @@ impl Store {
             created_ts: 0,
             deleted_ts: None,
             docs: BTreeMap::new(),
+            summary: Some(Shape::Never),
         });
         for mut fields in docs {
             let internal = match fields.remove("_id") {
@@ -210,6 +212,7 @@ impl Store {
             created_ts: 0,
             deleted_ts: None,
             docs: BTreeMap::new(),
+            summary: Some(Shape::Never),
         });
         id
     }
@@ -300,6 +303,10 @@ impl Store {
                 // Inserted and deleted inside one transaction: nothing was ever committed.
                 continue;
             }
+            tablet.summary = match (&doc, existed) {
+                (Some(d), false) => tablet.summary.take().map(|s| s.merge(d.shape())),
+                _ => None,
+            };
             let rev = Revision {
                 ts,
                 doc: doc.clone(),
