@@ -27,7 +27,7 @@ pub struct Config {
     pub destination: Vec<DestinationConfig>,
     /// Every run must read everything again (the destinations use `replace`).
     pub full_read: bool,
-    /// `commit_interval` (default 2 s): the least time between two commits of a destination;
+    /// `commit_interval` (default 10 s): the least time between two commits of a destination;
     /// `"0s"` commits every page.
     pub commit_interval: std::time::Duration,
     /// `memory_limit` in bytes (default 256 MB): a quarter of it bounds the data in flight
@@ -72,6 +72,9 @@ impl DestinationConfig {
 struct DuckDbSection {
     /// The database file (created if missing). Relative paths are relative to the config file.
     path: String,
+    /// DuckDB's own memory limit (a size as for the top-level `memory_limit`); default: half of
+    /// the top-level `memory_limit`.
+    memory_limit: Option<toml::Value>,
 }
 
 /// `kind = "postgres"`.
@@ -198,7 +201,14 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 let s: DuckDbSection = at.typed(text, table).map_err(file)?;
                 let p = PathBuf::from(expand(&s.path, env).with_context(|| key("path"))?);
                 let p = if p.is_relative() { base.join(p) } else { p };
-                DestinationConfig::Duckdb(DuckDbConfig::new(p).with_modes(modes))
+                let mut d = DuckDbConfig::new(p).with_modes(modes);
+                if let Some(v) = &s.memory_limit {
+                    d = d.with_memory_limit(
+                        parse_memory_limit(v)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", key("memory_limit")))?,
+                    );
+                }
+                DestinationConfig::Duckdb(d)
             }
         };
         destination.push(config);
@@ -315,6 +325,30 @@ path = "convex.duckdb"
         assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
         assert_eq!(c.destination[0].modes(), &WriteModes::default());
         assert!(!c.full_read);
+    }
+
+    #[test]
+    fn duckdb_memory_limit_parses_sizes() {
+        let c = p(&GOOD.replace(
+            "path = \"convex.duckdb\"",
+            "path = \"convex.duckdb\"\nmemory_limit = \"64 MB\"",
+        ))
+        .unwrap();
+        let DestinationConfig::Duckdb(d) = &c.destination[0] else {
+            panic!("not duckdb")
+        };
+        assert_eq!(d.memory_limit, Some(64 << 20));
+        let DestinationConfig::Duckdb(d) = &p(GOOD).unwrap().destination[0] else {
+            panic!("not duckdb")
+        };
+        assert_eq!(d.memory_limit, None, "the default comes from the top level");
+        let e = p(&GOOD.replace(
+            "path = \"convex.duckdb\"",
+            "path = \"convex.duckdb\"\nmemory_limit = \"lots\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("destination[0].memory_limit:"), "{e}");
     }
 
     #[test]

@@ -97,12 +97,14 @@ pub async fn build_destinations(config: &Config) -> Result<Vec<Box<dyn Destinati
     let mut out: Vec<Box<dyn Destination>> = Vec::new();
     for (i, d) in config.destination.iter().enumerate() {
         let opened: Result<Box<dyn Destination>, spillway_core::DestError> = match d {
-            // DuckDB's memory is capped only when the destination sets `memory_limit`: a
-            // table's primary-key index must fit in DuckDB's memory, so a cap derived from the
-            // top-level `memory_limit` (half of it, 128 MB by default) failed a 10 M-document
-            // sync with "Out of Memory" after 5.7 M rows (BENCHMARKS.md).
+            // DuckDB's memory is capped at half of `memory_limit` unless the destination sets
+            // its own: DuckDB spills what does not fit to disk. (With a primary-key index, which
+            // DuckDB keeps in memory whole, a 128 MB cap failed a 10 M-document sync; tables
+            // have no such index since.)
             DestinationConfig::Duckdb(c) => {
-                DuckDbDestination::open(c).map(|x| Box::new(x) as Box<dyn Destination>)
+                let mut c = c.clone();
+                c.memory_limit = c.memory_limit.or(Some(config.memory_limit / 2));
+                DuckDbDestination::open(&c).map(|x| Box::new(x) as Box<dyn Destination>)
             }
             DestinationConfig::Files(c) => FilesDestination::open(c)
                 .await

@@ -3,7 +3,9 @@
 //! Every checkpoint is a safe place to commit, but each commit is a destination transaction
 //! (a DuckDB or Postgres commit, a files manifest and its part files), which costs far more
 //! than a page of rows. So the engine commits a checkpoint only once `commit_interval` has
-//! passed since the last commit or the rows written since then reach the byte bound; the
+//! passed since the last commit or, for a destination that holds its open transaction in memory
+//! (`Destination::holds_transaction_in_memory`), the rows written since then reach the byte
+//! bound; the
 //! checkpoints in between are superseded by the next one. The last checkpoint of a read is
 //! always committed. A crash loses at most the uncommitted group, which the rerun reads
 //! again from the last committed position — nothing is lost or duplicated either way.
