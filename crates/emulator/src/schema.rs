@@ -182,7 +182,11 @@ fn schema_of(shape: &Shape, format: Format) -> Json {
         Shape::Array(items) => json!({"type": "array", "items": schema_of(items, format)}),
         Shape::Object(fields) => object_schema(fields, Map::new(), Vec::new(), format),
         Shape::Union(members) => {
-            json!({"anyOf": members.iter().map(|m| schema_of(m, format)).collect::<Vec<_>>()})
+            // In a fixed order of kinds, whatever order the documents were merged in (the
+            // table summary merges in write order, a recomputation in `_id` order).
+            let mut members: Vec<&Shape> = members.iter().collect();
+            members.sort_by_key(|m| m.kind());
+            json!({"anyOf": members.into_iter().map(|m| schema_of(m, format)).collect::<Vec<_>>()})
         }
     }
 }

@@ -69,3 +69,32 @@ async fn column_names_follow_inserts_updates_and_deletes() {
     .unwrap();
     assert_eq!(columns(&em).await, ["_creationTime", "_id"]);
 }
+
+#[tokio::test]
+async fn union_members_render_in_one_order_whatever_the_write_order() {
+    let em = emulator();
+    em.apply(vec![insert("", "t", &[("u", Value::String("s".into()))])])
+        .unwrap();
+    let ids = em
+        .apply(vec![insert("", "t", &[("u", Value::Int64(1))])])
+        .unwrap()
+        .ids;
+    let (_, body) = get(&em, "/api/json_schemas?format=json").await;
+    let merged = json(&body)["t"]["properties"]["u"].clone();
+    // Int64 (written second) first, as a base-10 string in `json` format, then String.
+    assert!(
+        merged["anyOf"][0]["$description"]
+            .as_str()
+            .is_some_and(|d| d.contains("int64")),
+        "{merged}"
+    );
+    assert_eq!(merged["anyOf"][1], serde_json::json!({"type": "string"}));
+    // An update makes the summary recompute, in `_id` order: the same schema.
+    em.apply(vec![Mutation::Update {
+        id: ids[0].clone(),
+        fields: fields(&[("u", Value::Int64(2))]),
+    }])
+    .unwrap();
+    let (_, body) = get(&em, "/api/json_schemas?format=json").await;
+    assert_eq!(json(&body)["t"]["properties"]["u"], merged);
+}

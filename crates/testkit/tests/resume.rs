@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+use spillway_core::Destination;
+use spillway_dest_files::{FilesConfig, FilesDestination};
 use spillway_emulator::{EmulatorConfig, LoggedRequest};
-use spillway_engine::{CancellationToken, EngineError, sync_once};
+use spillway_engine::{CancellationToken, DynDestination, EngineError, sync_fan_out, sync_once};
 use spillway_testkit::docs::{delete, insert, s};
-use spillway_testkit::{Fixture, HookedDestination, Hooks};
+use spillway_testkit::tables::read_files;
+use spillway_testkit::{Fixture, HookedDestination, Hooks, compare_with_emulator};
 
 async fn fixture() -> Fixture {
     let fx = Fixture::start(EmulatorConfig {
@@ -187,17 +190,36 @@ async fn checkpoints_are_grouped_into_one_commit_per_interval() {
     );
     assert_eq!(report.rows, 400);
     grouped.assert_synced();
-    // A byte bound below one page's size commits again at every checkpoint after rows (one
-    // with nothing written since the last commit may wait for the next).
+    // DuckDB takes rows as they come: a byte bound below one page's size changes nothing.
     let bounded = fixture().await;
-    let options = spillway_engine::SyncOptions {
+    let tiny = spillway_engine::SyncOptions {
         max_in_flight_bytes: 1,
         ..options
     };
-    let report = bounded.sync_with(bounded.source(), &options).await.unwrap();
+    let report = bounded.sync_with(bounded.source(), &tiny).await.unwrap();
+    assert_eq!(report.checkpoints, 1, "{report:?}");
+    bounded.assert_synced();
+    // The files destination holds a transaction's rows in memory: the byte bound commits again
+    // at every checkpoint after rows (one with nothing written since the last commit may wait
+    // for the next).
+    let mut files = FilesDestination::open(&FilesConfig::new(
+        bounded.dir().join("files").to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    assert!(files.holds_transaction_in_memory());
+    let runs = sync_fan_out(
+        bounded.source(),
+        &mut [&mut files as &mut DynDestination],
+        &tiny,
+        &CancellationToken::new(),
+    )
+    .await;
+    let report = runs.into_iter().next().unwrap().result().unwrap();
     assert!(
         report.checkpoints > pages / 2,
         "{report:?} vs {pages} pages"
     );
-    bounded.assert_synced();
+    let diffs = compare_with_emulator(&read_files(&files).await.unwrap(), &bounded.emulator, None);
+    assert!(diffs.is_empty(), "{diffs:#?}");
 }
