@@ -54,8 +54,8 @@ pub(crate) struct Pending {
     bytes: usize,
     /// The `_id` range of the batches, if every `_id` is greater than the one before it in
     /// arrival order (a snapshot's pages: each document once, in `_id` order); `None` once
-    /// one is not. Lets the merge skip deduplication and, when the table holds nothing at or
-    /// after the first `_id`, the joins against the table ([`crate::upsert`]).
+    /// one is not. When the table holds nothing at or after the first `_id`, the live rows are
+    /// appended straight to the table, without staging or merging ([`crate::upsert`]).
     ascending: Option<IdRange>,
 }
 

@@ -6,7 +6,9 @@
 //! Json → JSON. A new field adds a column; a type change widens it (to DOUBLE or JSON),
 //! converting the stored values exactly as `spillway_core::batch::cast_column` does. Batches
 //! are loaded through DuckDB's Arrow appender into a staging table and merged in SQL, as the
-//! stream's write mode ([`DuckDbConfig::modes`]) says:
+//! stream's write mode ([`DuckDbConfig::modes`]) says (a snapshot's rows, whose `_id`s ascend
+//! past every `_id` of the table, are appended to it directly). The key is kept by the merges,
+//! not by a constraint, and recorded in the table's comment (see `shape.rs`):
 //!
 //! | mode | table | rows | tombstone | `truncate` | `finish` |
 //! |---|---|---|---|---|---|
