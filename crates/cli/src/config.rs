@@ -75,6 +75,8 @@ struct DuckDbSection {
     /// DuckDB's own memory limit (a size as for the top-level `memory_limit`); default: half of
     /// the top-level `memory_limit`.
     memory_limit: Option<toml::Value>,
+    /// DuckDB's threads (default 1, see `spillway_dest_duckdb::DEFAULT_THREADS`).
+    threads: Option<u32>,
 }
 
 /// `kind = "postgres"`.
@@ -208,6 +210,11 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                             .map_err(|e| anyhow::anyhow!("{}: {e}", key("memory_limit")))?,
                     );
                 }
+                match s.threads {
+                    Some(0) => anyhow::bail!("{}: must be at least 1", key("threads")),
+                    Some(t) => d = d.with_threads(t),
+                    None => {}
+                }
                 DestinationConfig::Duckdb(d)
             }
         };
@@ -325,6 +332,27 @@ path = "convex.duckdb"
         assert_eq!(d.path, PathBuf::from("/etc/sp/convex.duckdb"));
         assert_eq!(c.destination[0].modes(), &WriteModes::default());
         assert!(!c.full_read);
+    }
+
+    #[test]
+    fn duckdb_threads_parse_and_zero_is_refused() {
+        let with = |v: &str| {
+            p(&GOOD.replace(
+                "path = \"convex.duckdb\"",
+                &format!("path = \"convex.duckdb\"\nthreads = {v}"),
+            ))
+        };
+        let DestinationConfig::Duckdb(d) = &with("4").unwrap().destination[0] else {
+            panic!("not duckdb")
+        };
+        assert_eq!(d.threads, Some(4));
+        let e = with("0").unwrap_err().to_string();
+        assert!(
+            e.contains("destination[0].threads: must be at least 1"),
+            "{e}"
+        );
+        let e = with("\"many\"").unwrap_err().to_string();
+        assert!(e.contains("threads"), "{e}");
     }
 
     #[test]

@@ -74,7 +74,7 @@ use spillway_core::{
 use tracing::debug;
 
 pub use buffer::BufferLimit;
-pub use config::DuckDbConfig;
+pub use config::{DEFAULT_THREADS, DuckDbConfig};
 
 use crate::buffer::Buffers;
 use crate::db::Db;
@@ -130,6 +130,10 @@ impl DuckDbDestination {
                 format!("setting DuckDB's memory_limit to {bytes} bytes")
             })?;
         }
+        let threads = config.threads.unwrap_or(DEFAULT_THREADS).max(1);
+        db.exec(&format!("SET threads = {threads}"), || {
+            format!("setting DuckDB's threads to {threads}")
+        })?;
         state::ensure_table(&db)?;
         Ok(DuckDbDestination {
             db,

@@ -1,7 +1,7 @@
-//! Destination settings: DuckDB's memory limit.
+//! Destination settings: DuckDB's memory limit and threads.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
-use spillway_dest_duckdb::{DuckDbConfig, DuckDbDestination};
+use spillway_dest_duckdb::{DEFAULT_THREADS, DuckDbConfig, DuckDbDestination};
 
 #[test]
 fn memory_limit_is_applied_on_open() {
@@ -22,4 +22,28 @@ fn memory_limit_is_optional_in_the_config() {
     let c: DuckDbConfig =
         serde_json::from_str(r#"{"path": "x.duckdb", "memory_limit": 1048576}"#).unwrap();
     assert_eq!(c.memory_limit, Some(1 << 20));
+}
+
+fn threads_of(config: &DuckDbConfig) -> i64 {
+    let mut dest = DuckDbDestination::open(config).unwrap();
+    let rows = dest
+        .query_json("SELECT current_setting('threads')::BIGINT AS v")
+        .unwrap();
+    rows[0]["v"].as_i64().unwrap()
+}
+
+#[test]
+fn threads_default_to_one_and_can_be_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DuckDbConfig::new(dir.path().join("t.duckdb"));
+    assert_eq!(threads_of(&config), i64::from(DEFAULT_THREADS));
+    assert_eq!(DEFAULT_THREADS, 1);
+    assert_eq!(threads_of(&config.clone().with_threads(3)), 3);
+    assert_eq!(
+        threads_of(&config.with_threads(0)),
+        1,
+        "at least one thread"
+    );
+    let c: DuckDbConfig = serde_json::from_str(r#"{"path": "x.duckdb", "threads": 2}"#).unwrap();
+    assert_eq!(c.threads, Some(2));
 }
