@@ -154,6 +154,17 @@ impl ConvexClient {
         cursor: Option<&str>,
         selection: &Selection,
     ) -> Result<SnapshotPage, ApiError> {
+        let body = self.list_snapshot_body(snapshot, cursor, selection).await?;
+        self.decode_snapshot(&body)
+    }
+
+    /// [`ConvexClient::list_snapshot`]'s response body, not decoded yet.
+    pub async fn list_snapshot_body(
+        &self,
+        snapshot: Option<i64>,
+        cursor: Option<&str>,
+        selection: &Selection,
+    ) -> Result<bytes::Bytes, ApiError> {
         let mut body = json!({ "format": FORMAT, "selection": selection.to_json() });
         if let Some(s) = snapshot {
             body["snapshot"] = json!(s);
@@ -161,8 +172,12 @@ impl ConvexClient {
         if let Some(c) = cursor {
             body["cursor"] = json!(c);
         }
-        self.post_page::<FastSnapshotPage, ListSnapshotResponse, _, _>(paths::LIST_SNAPSHOT, &body)
-            .await
+        self.post_body(paths::LIST_SNAPSHOT, &body).await
+    }
+
+    /// Decodes a `list_snapshot` response body.
+    pub fn decode_snapshot(&self, body: &[u8]) -> Result<SnapshotPage, ApiError> {
+        self.page::<FastSnapshotPage, ListSnapshotResponse, _>(paths::LIST_SNAPSHOT, body)
     }
 
     /// `POST /api/document_deltas` (spec §8).
@@ -171,12 +186,23 @@ impl ConvexClient {
         cursor: i64,
         selection: &Selection,
     ) -> Result<DeltasPage, ApiError> {
+        let body = self.document_deltas_body(cursor, selection).await?;
+        self.decode_deltas(&body)
+    }
+
+    /// [`ConvexClient::document_deltas`]'s response body, not decoded yet.
+    pub async fn document_deltas_body(
+        &self,
+        cursor: i64,
+        selection: &Selection,
+    ) -> Result<bytes::Bytes, ApiError> {
         let body = json!({ "cursor": cursor, "format": FORMAT, "selection": selection.to_json() });
-        self.post_page::<FastDeltasPage, DocumentDeltasResponse, _, _>(
-            paths::DOCUMENT_DELTAS,
-            &body,
-        )
-        .await
+        self.post_body(paths::DOCUMENT_DELTAS, &body).await
+    }
+
+    /// Decodes a `document_deltas` response body.
+    pub fn decode_deltas(&self, body: &[u8]) -> Result<DeltasPage, ApiError> {
+        self.page::<FastDeltasPage, DocumentDeltasResponse, _>(paths::DOCUMENT_DELTAS, body)
     }
 
     /// `POST /api/v1/data/sync` (spec §12): the next page after `cursor`, or the first page
@@ -238,10 +264,17 @@ impl ConvexClient {
         P: From<F> + From<S>,
         B: serde::Serialize + ?Sized,
     {
-        let bytes = self
-            .fetch(path, self.http.post(self.url(path)).json(body))
-            .await?;
+        let bytes = self.post_body(path, body).await?;
         self.page::<F, S, P>(path, &bytes)
+    }
+
+    /// POSTs `body` as JSON; the body of a success, or the classified failure.
+    async fn post_body<B>(&self, path: &str, body: &B) -> Result<bytes::Bytes, ApiError>
+    where
+        B: serde::Serialize + ?Sized,
+    {
+        self.fetch(path, self.http.post(self.url(path)).json(body))
+            .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -293,9 +326,14 @@ impl ConvexClient {
         S: DeserializeOwned,
         P: From<F> + From<S>,
     {
-        match serde_json::from_slice::<F>(body) {
-            Ok(fast) => Ok(fast.into()),
-            Err(_) => Ok(self.parse::<S>(path, body)?.into()),
+        // UTF-8 is checked once for the whole body, not string by string.
+        let fast = match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str::<F>(text).ok(),
+            Err(_) => None,
+        };
+        match fast {
+            Some(fast) => Ok(fast.into()),
+            None => Ok(self.parse::<S>(path, body)?.into()),
         }
     }
 

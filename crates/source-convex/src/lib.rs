@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod ahead;
 pub mod client;
 pub mod columns;
 pub mod config;
@@ -27,6 +28,7 @@ mod prefetch;
 mod read;
 mod read_data_sync;
 pub mod retry;
+mod scan;
 pub mod state;
 mod streams;
 

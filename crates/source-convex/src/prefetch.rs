@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use spillway_core::ErrorKind;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::client::ApiError;
@@ -54,5 +55,89 @@ impl<T> Drop for Prefetch<T> {
         if let Some(handle) = self.0.take() {
             handle.abort();
         }
+    }
+}
+
+/// Pages fetched ahead of the reader by a task of their own, each decoded on the blocking pool
+/// while the next is fetched.
+///
+/// [`Prefetch`] asks for page N+1 only once page N is decoded, so the server's work and the
+/// decoding take turns. A pipeline's fetching task reads the next request out of each body as
+/// it arrives ([`crate::scan`]) and asks for it at once, so serving, decoding and writing all
+/// overlap; at most `depth` fetched pages wait for the reader, plus the one being fetched.
+pub(crate) struct Pipeline<P> {
+    pages: mpsc::Receiver<Slot<P>>,
+    fetcher: JoinHandle<()>,
+}
+
+/// One fetched page: its decode (running or done), or why fetching it failed.
+pub(crate) enum Slot<P> {
+    /// The body arrived and is being decoded.
+    Decoding(JoinHandle<Result<P, ApiError>>),
+    /// Fetching failed after the retries the fetch function made; the pipeline has stopped.
+    Failed(ApiError),
+}
+
+/// What the reader gets from [`Pipeline::next`].
+pub(crate) enum Next<P> {
+    /// The next page.
+    Page(P),
+    /// Fetching the next page failed (retried as far as the policy allows).
+    FetchFailed(ApiError),
+    /// The body of the next page arrived but could not be decoded, or the pipeline ended
+    /// early: the reader asks for the page again itself (which retries a malformed body).
+    Refetch,
+}
+
+impl<P: Send + 'static> Pipeline<P> {
+    /// Starts fetching from `first`. `fetch` makes one request (with its retries) and returns
+    /// the page's decode and the request after it (`None` after the last page, or when the
+    /// body did not say).
+    pub(crate) fn start<R, F, Fut>(first: R, depth: usize, mut fetch: F) -> Self
+    where
+        R: Send + 'static,
+        F: FnMut(R) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(JoinHandle<Result<P, ApiError>>, Option<R>), ApiError>> + Send,
+    {
+        let (tx, pages) = mpsc::channel(depth.max(1));
+        let fetcher = tokio::spawn(async move {
+            let mut request = first;
+            loop {
+                match fetch(request).await {
+                    Ok((decoding, next)) => {
+                        if tx.send(Slot::Decoding(decoding)).await.is_err() {
+                            return;
+                        }
+                        match next {
+                            Some(r) => request = r,
+                            None => return,
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Slot::Failed(e)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Pipeline { pages, fetcher }
+    }
+
+    /// The next page in order.
+    pub(crate) async fn next(&mut self) -> Next<P> {
+        match self.pages.recv().await {
+            Some(Slot::Decoding(decoding)) => match decoding.await {
+                Ok(Ok(page)) => Next::Page(page),
+                Ok(Err(_)) | Err(_) => Next::Refetch,
+            },
+            Some(Slot::Failed(e)) => Next::FetchFailed(e),
+            None => Next::Refetch,
+        }
+    }
+}
+
+impl<P> Drop for Pipeline<P> {
+    fn drop(&mut self) {
+        self.fetcher.abort();
     }
 }

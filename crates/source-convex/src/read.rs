@@ -12,11 +12,12 @@ use spillway_core::channel::EventSender;
 use spillway_core::{Checkpoint, ErrorKind, SourceError, SourceEvent, StreamId};
 use tracing::{debug, info, warn};
 
+use crate::ahead::{SnapshotRequest, deltas_pages, snapshot_pages};
 use crate::client::ConvexClient;
 use crate::columns::PageColumns;
 use crate::convert::{decode_row, push_row, row_stream, to_batch};
 use crate::decode::{DeltasPage, PageRows, SnapshotPage};
-use crate::prefetch::Prefetch;
+use crate::prefetch::{Next, Pipeline};
 use crate::retry::RetryPolicy;
 use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
 
@@ -258,35 +259,43 @@ impl Reader<'_> {
             }
         };
         let mut page_no = 0u64;
-        let mut ahead = Prefetch::none();
+        let mut ahead: Option<Pipeline<SnapshotPage>> = None;
         loop {
             page_no += 1;
-            let client = self.client;
-            let selection = self.selection;
-            let retry = self.retry;
-            let (s, c) = (snapshot, cursor.clone());
+            let (client, selection, retry) = (self.client, self.selection, self.retry);
+            let next = match ahead.as_mut() {
+                Some(pages) => pages.next().await,
+                None => Next::Refetch,
+            };
+            let page = match next {
+                Next::Page(page) => page,
+                Next::FetchFailed(e) => return Err(e.into()),
+                Next::Refetch => {
+                    ahead = None;
+                    let (s, c) = (snapshot, cursor.clone());
+                    retry
+                        .run("list_snapshot", || {
+                            client.list_snapshot(s, c.as_deref(), selection)
+                        })
+                        .await?
+                }
+            };
+            if ahead.is_none()
+                && page.has_more
+                && let Some(next) = &page.cursor
+            {
+                let first = SnapshotRequest {
+                    snapshot: page.snapshot,
+                    cursor: next.clone(),
+                };
+                ahead = Some(snapshot_pages(client, selection, retry, first));
+            }
             let SnapshotPage {
                 values,
                 snapshot: at,
                 cursor: next,
                 has_more,
-            } = ahead
-                .take_or(|| {
-                    retry.run("list_snapshot", || {
-                        client.list_snapshot(s, c.as_deref(), selection)
-                    })
-                })
-                .await?;
-            if has_more && let Some(next) = next.clone() {
-                let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
-                ahead.start(async move {
-                    retry
-                        .run("list_snapshot", || {
-                            client.list_snapshot(Some(at), Some(&next), &selection)
-                        })
-                        .await
-                });
-            }
+            } = page;
             if let Some(expected) = snapshot
                 && at != expected
             {
@@ -338,30 +347,33 @@ impl Reader<'_> {
         mut seen: BTreeSet<String>,
     ) -> Result<(DeltaCursor, BTreeSet<String>), SourceError> {
         let mut page_no = 0u64;
-        let mut ahead = Prefetch::none();
+        let mut ahead: Option<Pipeline<DeltasPage>> = None;
         loop {
             page_no += 1;
-            let client = self.client;
-            let selection = self.selection;
-            let retry = self.retry;
+            let (client, selection, retry) = (self.client, self.selection, self.retry);
             let c = cursor.0;
+            let next = match ahead.as_mut() {
+                Some(pages) => pages.next().await,
+                None => Next::Refetch,
+            };
+            let page = match next {
+                Next::Page(page) => page,
+                Next::FetchFailed(e) => return Err(e.into()),
+                Next::Refetch => {
+                    ahead = None;
+                    retry
+                        .run("document_deltas", || client.document_deltas(c, selection))
+                        .await?
+                }
+            };
+            if ahead.is_none() && page.has_more {
+                ahead = Some(deltas_pages(client, selection, retry, page.cursor));
+            }
             let DeltasPage {
                 values,
                 cursor: next,
                 has_more,
-            } = ahead
-                .take_or(|| retry.run("document_deltas", || client.document_deltas(c, selection)))
-                .await?;
-            if has_more {
-                let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
-                ahead.start(async move {
-                    retry
-                        .run("document_deltas", || {
-                            client.document_deltas(next, &selection)
-                        })
-                        .await
-                });
-            }
+            } = page;
             let where_ = format!("deltas after cursor {c}");
             let rows = self.emit_rows(values, &mut seen, &where_).await?;
             debug!(

@@ -271,3 +271,66 @@ async fn expired_cursors_mid_run_restart_the_snapshot() {
     assert!(e.message.contains("--full-refresh"), "{e}");
     fx.assert_synced();
 }
+
+/// A page fetched ahead of the reader whose body is cut short (status 200, valid length) is
+/// asked for again by the reader, from the same position, once; the sync is complete. The
+/// third snapshot request and the second deltas request are both fetched ahead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_page_fetched_ahead_is_asked_for_again() {
+    let fx = paged().await;
+    fx.emulator.inject(
+        FaultRule::on(SNAPSHOT, Fault::TruncatedBody)
+            .after(2)
+            .times(1),
+    );
+    fx.sync_with(quick_source(&fx, |_| {}), &spillway_testkit::per_page())
+        .await
+        .unwrap();
+    fx.assert_synced();
+    let calls = fx.calls(SNAPSHOT);
+    assert_eq!(
+        calls[2].fault.as_deref(),
+        Some("truncated_body"),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls[2].body_json, calls[3].body_json,
+        "the same page again"
+    );
+    let bodies: std::collections::BTreeSet<String> = calls
+        .iter()
+        .map(|c| c.body_json.clone().unwrap().to_string())
+        .collect();
+    assert_eq!(calls.len(), bodies.len() + 1, "one request repeated, once");
+
+    // Deltas: 60 changes, more than one page of 20.
+    let mut rng = Rng(5);
+    let mut live = live_ids(&fx);
+    for _ in 0..4 {
+        fx.emulator
+            .apply(random_tx(&mut rng, &mut live, 15))
+            .unwrap();
+    }
+    fx.emulator.clear_requests();
+    fx.emulator.inject(
+        FaultRule::on(DELTAS, Fault::TruncatedBody)
+            .after(1)
+            .times(1),
+    );
+    fx.sync_with(quick_source(&fx, |_| {}), &spillway_testkit::per_page())
+        .await
+        .unwrap();
+    fx.assert_synced();
+    let calls = fx.calls(DELTAS);
+    assert!(calls.len() >= 3, "{calls:#?}");
+    assert_ne!(calls[0].body_json, calls[1].body_json, "the second page");
+    assert_eq!(
+        calls[1].fault.as_deref(),
+        Some("truncated_body"),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls[1].body_json, calls[2].body_json,
+        "the same page again"
+    );
+}

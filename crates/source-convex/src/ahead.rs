@@ -1,0 +1,118 @@
+//! The legacy API's pages fetched ahead of the reader ([`Pipeline`]): each body's
+//! continuation is read by [`crate::scan`] so the next request goes out while the page is
+//! decoded on the blocking pool. The decode checks that it reads the same continuation; a page
+//! whose body cannot be scanned ends the pipeline (the reader asks for the next page itself).
+
+use serde::de::DeserializeOwned;
+use spillway_convex_protocol::selection::Selection;
+use spillway_core::ErrorKind;
+
+use crate::client::{ApiError, ConvexClient};
+use crate::decode::{DeltasPage, SnapshotPage};
+use crate::prefetch::Pipeline;
+use crate::retry::RetryPolicy;
+use crate::scan::{member, top_level_scalars};
+
+/// Fetched pages that may wait for the reader (each about a megabyte of body and its decode).
+const DEPTH: usize = 2;
+
+/// The request for a snapshot page after the first.
+pub(crate) struct SnapshotRequest {
+    /// The snapshot being read.
+    pub snapshot: i64,
+    /// The cursor the previous page ended with.
+    pub cursor: String,
+}
+
+/// Snapshot pages from `first` on.
+pub(crate) fn snapshot_pages(
+    client: &ConvexClient,
+    selection: &Selection,
+    retry: &RetryPolicy,
+    first: SnapshotRequest,
+) -> Pipeline<SnapshotPage> {
+    let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+    Pipeline::start(first, DEPTH, move |req: SnapshotRequest| {
+        let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+        async move {
+            let body = retry
+                .run("list_snapshot", || {
+                    client.list_snapshot_body(Some(req.snapshot), Some(&req.cursor), &selection)
+                })
+                .await?;
+            let scanned = top_level_scalars(&body).and_then(|m| {
+                Some((
+                    scalar::<i64>(&m, "snapshot")?,
+                    scalar::<Option<String>>(&m, "cursor")?,
+                    scalar::<bool>(&m, "hasMore")?,
+                ))
+            });
+            let next = match &scanned {
+                Some((snapshot, Some(cursor), true)) => Some(SnapshotRequest {
+                    snapshot: *snapshot,
+                    cursor: cursor.clone(),
+                }),
+                _ => None,
+            };
+            let decoding = tokio::task::spawn_blocking(move || {
+                let page = client.decode_snapshot(&body)?;
+                match scanned {
+                    Some(s) if s != (page.snapshot, page.cursor.clone(), page.has_more) => {
+                        Err(mismatch("list_snapshot"))
+                    }
+                    _ => Ok(page),
+                }
+            });
+            Ok((decoding, next))
+        }
+    })
+}
+
+/// Deltas pages from the cursor `first` on.
+pub(crate) fn deltas_pages(
+    client: &ConvexClient,
+    selection: &Selection,
+    retry: &RetryPolicy,
+    first: i64,
+) -> Pipeline<DeltasPage> {
+    let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+    Pipeline::start(first, DEPTH, move |cursor: i64| {
+        let (client, selection, retry) = (client.clone(), selection.clone(), retry.clone());
+        async move {
+            let body = retry
+                .run("document_deltas", || {
+                    client.document_deltas_body(cursor, &selection)
+                })
+                .await?;
+            let scanned = top_level_scalars(&body)
+                .and_then(|m| Some((scalar::<i64>(&m, "cursor")?, scalar::<bool>(&m, "hasMore")?)));
+            let next = match scanned {
+                Some((cursor, true)) => Some(cursor),
+                _ => None,
+            };
+            let decoding = tokio::task::spawn_blocking(move || {
+                let page = client.decode_deltas(&body)?;
+                match scanned {
+                    Some(s) if s != (page.cursor, page.has_more) => {
+                        Err(mismatch("document_deltas"))
+                    }
+                    _ => Ok(page),
+                }
+            });
+            Ok((decoding, next))
+        }
+    })
+}
+
+/// The top-level member `key` of a scanned body, parsed as `T`.
+fn scalar<T: DeserializeOwned>(members: &[(&[u8], &[u8])], key: &str) -> Option<T> {
+    serde_json::from_slice(member(members, key)?).ok()
+}
+
+/// The scan and the decode of one body disagree: the reader asks for the page again.
+fn mismatch(path: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Transient,
+        format!("{path}: the page's continuation read ahead differs from the decoded one"),
+    )
+}

@@ -1,0 +1,194 @@
+//! The top-level scalar members of a page body, found without decoding its documents.
+//!
+//! A page's continuation (`snapshot`, `cursor`, `hasMore`) comes after its `values`, so the
+//! reader would have to decode every document before it could ask for the next page. This
+//! scan walks the body's structure only — strings are skipped with `memchr`, nested values by
+//! depth — so the next request can start while the documents are still being decoded
+//! ([`crate::prefetch`]). It does not validate the body: the full decode does, and checks that
+//! it reads the same continuation.
+
+/// The members of the body's top-level object whose values are scalars or strings, as raw JSON
+/// text (`"…"` with its quotes, numbers, `true`, `null`), in order; `None` if the body is not
+/// shaped like a JSON object. Keys are returned as written (escapes not resolved).
+pub(crate) fn top_level_scalars(body: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut s = Scanner { body, at: 0 };
+    let mut members = Vec::new();
+    s.skip_ws();
+    s.expect(b'{')?;
+    s.skip_ws();
+    if s.peek()? == b'}' {
+        return Some(members);
+    }
+    loop {
+        s.skip_ws();
+        let key = s.string()?;
+        let key = &key[1..key.len() - 1];
+        s.skip_ws();
+        s.expect(b':')?;
+        s.skip_ws();
+        match s.peek()? {
+            b'{' | b'[' => s.nested()?,
+            b'"' => members.push((key, s.string()?)),
+            _ => members.push((key, s.scalar()?)),
+        }
+        s.skip_ws();
+        match s.next()? {
+            b',' => continue,
+            b'}' => return Some(members),
+            _ => return None,
+        }
+    }
+}
+
+/// The raw value of top-level member `key` of `members`.
+pub(crate) fn member<'a>(members: &[(&[u8], &'a [u8])], key: &str) -> Option<&'a [u8]> {
+    members
+        .iter()
+        .find(|(k, _)| *k == key.as_bytes())
+        .map(|(_, v)| *v)
+}
+
+struct Scanner<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.body.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.next()? == b).then_some(())
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// A string from its opening quote to its closing one (both included).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        self.expect(b'"')?;
+        self.skip_string_rest()?;
+        Some(&self.body[start..self.at])
+    }
+
+    /// Moves past the closing quote of a string whose opening quote was consumed.
+    fn skip_string_rest(&mut self) -> Option<()> {
+        loop {
+            let i = memchr::memchr2(b'"', b'\\', &self.body[self.at..])?;
+            self.at += i + 1;
+            if self.body[self.at - 1] == b'"' {
+                return Some(());
+            }
+            // A backslash escapes the next byte (in `\uXXXX` the rest are hex digits).
+            self.at += 1;
+        }
+    }
+
+    /// A number or literal: up to the next delimiter.
+    fn scalar(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        while let Some(b) = self.peek() {
+            if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.at += 1;
+        }
+        (self.at > start).then(|| &self.body[start..self.at])
+    }
+
+    /// Moves past an object or array (its brackets balanced outside strings).
+    fn nested(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            match self.next()? {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(());
+                    }
+                }
+                b'"' => self.skip_string_rest()?,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+
+    fn scalars(body: &str) -> Option<Vec<(String, String)>> {
+        top_level_scalars(body.as_bytes()).map(|m| {
+            m.into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8(k.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn finds_the_members_after_the_values() {
+        let body = r#"{"values":[{"_id":"a","s":"x\"}]{[","n":{"$integer":"AQ=="},"a":[[],{}]}],
+            "snapshot":17, "cursor" : "{\"tablet\":\"t\",\"id\":\"j\\\\\"}","hasMore":true}"#;
+        let m = scalars(body).unwrap();
+        assert_eq!(
+            m,
+            vec![
+                ("snapshot".into(), "17".into()),
+                (
+                    "cursor".into(),
+                    r#""{\"tablet\":\"t\",\"id\":\"j\\\\\"}""#.into()
+                ),
+                ("hasMore".into(), "true".into()),
+            ]
+        );
+        let raw = top_level_scalars(body.as_bytes()).unwrap();
+        let cursor: String = serde_json::from_slice(member(&raw, "cursor").unwrap()).unwrap();
+        assert_eq!(cursor, r#"{"tablet":"t","id":"j\\"}"#);
+        assert!(
+            member(&raw, "values").is_none(),
+            "nested values are skipped"
+        );
+    }
+
+    #[test]
+    fn null_cursor_and_empty_object() {
+        let m = scalars(r#"{"values":[],"cursor":null,"hasMore":false}"#).unwrap();
+        assert_eq!(m[0], ("cursor".into(), "null".into()));
+        assert_eq!(scalars(" { } ").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_object() {
+        for bad in [
+            "",
+            "[]",
+            "{\"values\":[1,2",
+            "{\"cursor\":\"open",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":}",
+            "<html>",
+        ] {
+            assert!(scalars(bad).is_none(), "{bad:?}");
+        }
+    }
+}
