@@ -11,7 +11,7 @@ use crate::client::{ApiError, ConvexClient};
 use crate::decode::{DeltasPage, SnapshotPage};
 use crate::prefetch::Pipeline;
 use crate::retry::RetryPolicy;
-use crate::scan::{member, top_level_scalars};
+use crate::scan::{member, top_level_scalars, trailing_scalars};
 
 /// Fetched pages that may wait for the reader (each about a megabyte of body and its decode).
 const DEPTH: usize = 2;
@@ -40,11 +40,11 @@ pub(crate) fn snapshot_pages(
                     client.list_snapshot_body(Some(req.snapshot), Some(&req.cursor), &selection)
                 })
                 .await?;
-            let scanned = top_level_scalars(&body).and_then(|m| {
+            let scanned = scan(&body, |m| {
                 Some((
-                    scalar::<i64>(&m, "snapshot")?,
-                    scalar::<Option<String>>(&m, "cursor")?,
-                    scalar::<bool>(&m, "hasMore")?,
+                    scalar::<i64>(m, "snapshot")?,
+                    scalar::<Option<String>>(m, "cursor")?,
+                    scalar::<bool>(m, "hasMore")?,
                 ))
             });
             let next = match &scanned {
@@ -102,6 +102,14 @@ pub(crate) fn deltas_pages(
             Ok((decoding, next))
         }
     })
+}
+
+/// What `read` finds in the members after the body's documents (read from the end), or else in
+/// all its top-level members.
+fn scan<T>(body: &[u8], read: impl Fn(&[(&[u8], &[u8])]) -> Option<T>) -> Option<T> {
+    trailing_scalars(body)
+        .and_then(|m| read(&m))
+        .or_else(|| top_level_scalars(body).and_then(|m| read(&m)))
 }
 
 /// The top-level member `key` of a scanned body, parsed as `T`.

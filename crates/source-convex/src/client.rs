@@ -326,8 +326,8 @@ impl ConvexClient {
         S: DeserializeOwned,
         P: From<F> + From<S>,
     {
-        // UTF-8 is checked once for the whole body, not string by string.
-        let fast = match std::str::from_utf8(body) {
+        // UTF-8 is checked once for the whole body (SIMD), not string by string.
+        let fast = match simdutf8::basic::from_utf8(body) {
             Ok(text) => serde_json::from_str::<F>(text).ok(),
             Err(_) => None,
         };

@@ -1,10 +1,12 @@
 //! The top-level scalar members of a page body, found without decoding its documents.
 //!
 //! A page's continuation (`snapshot`, `cursor`, `hasMore`) comes after its `values`, so the
-//! reader would have to decode every document before it could ask for the next page. This
-//! scan walks the body's structure only — strings are skipped with `memchr`, nested values by
-//! depth — so the next request can start while the documents are still being decoded
-//! ([`crate::prefetch`]). It does not validate the body: the full decode does, and checks that
+//! reader would have to decode every document before it could ask for the next page. These
+//! scans walk the body's structure only, so the next request can start while the documents are
+//! still being decoded ([`crate::prefetch`]): [`trailing_scalars`] reads the members after the
+//! last nested value backwards from the end (a few hundred bytes), [`top_level_scalars`] the
+//! whole body forwards (strings skipped with `memchr`, nested values by depth) for a server
+//! that puts them elsewhere. Neither validates the body: the full decode does, and checks that
 //! it reads the same continuation.
 
 /// The members of the body's top-level object whose values are scalars or strings, as raw JSON
@@ -35,6 +37,69 @@ pub(crate) fn top_level_scalars(body: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         match s.next()? {
             b',' => continue,
             b'}' => return Some(members),
+            _ => return None,
+        }
+    }
+}
+
+/// The scalar members after the body's last nested top-level value, read backwards from the
+/// end, in reverse order; `None` if the end of the body is not shaped like the end of a JSON
+/// object. Every member of an object without nested values, or only those after the last one.
+pub(crate) fn trailing_scalars(body: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut at = body.len();
+    let back_ws = |at: &mut usize| {
+        while *at > 0 && matches!(body[*at - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            *at -= 1;
+        }
+    };
+    // The string ending at `end` (its closing quote is `body[end - 1]`): an unescaped quote is
+    // one preceded by an even number of backslashes.
+    let string_back = |end: usize| -> Option<usize> {
+        let mut i = end - 1;
+        loop {
+            i = memchr::memrchr(b'"', &body[..i])?;
+            let backslashes = body[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+            if backslashes % 2 == 0 {
+                return Some(i);
+            }
+        }
+    };
+    let mut members = Vec::new();
+    back_ws(&mut at);
+    if at == 0 || body[at - 1] != b'}' {
+        return None;
+    }
+    at -= 1;
+    loop {
+        back_ws(&mut at);
+        let end = at;
+        match *body.get(at.checked_sub(1)?)? {
+            b'}' | b']' => return Some(members),
+            b'{' if members.is_empty() => return Some(members),
+            b'"' => at = string_back(at)?,
+            _ => {
+                while at > 0 && !matches!(body[at - 1], b':' | b' ' | b'\t' | b'\n' | b'\r') {
+                    at -= 1;
+                }
+            }
+        }
+        let value = &body[at..end];
+        back_ws(&mut at);
+        if at == 0 || body[at - 1] != b':' {
+            return None;
+        }
+        at -= 1;
+        back_ws(&mut at);
+        if at == 0 || body[at - 1] != b'"' {
+            return None;
+        }
+        let key_end = at - 1;
+        at = string_back(at)?;
+        members.push((&body[at + 1..key_end], value));
+        back_ws(&mut at);
+        match *body.get(at.checked_sub(1)?)? {
+            b',' => at -= 1,
+            b'{' => return Some(members),
             _ => return None,
         }
     }
@@ -167,6 +232,54 @@ mod tests {
             member(&raw, "values").is_none(),
             "nested values are skipped"
         );
+    }
+
+    fn trailing(body: &str) -> Option<Vec<(String, String)>> {
+        trailing_scalars(body.as_bytes()).map(|m| {
+            m.into_iter()
+                .rev()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8(k.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn the_trailing_scan_reads_what_the_forward_scan_reads_after_the_values() {
+        for body in [
+            r#"{"values":[{"_id":"a","s":"x\"}]{["}],"snapshot":17, "cursor" : "{\"id\":\"j\\\\\"}","hasMore":true}"#,
+            r#"{"values":[],"cursor":null,"hasMore":false}"#,
+            r#"{"values":[],"cursor":1700000000008000000,"hasMore":true}  "#,
+            r#"{"cursor":"c\\","hasMore":false}"#,
+            r#"{"a":"\"","b":"\\\"\\"}"#,
+            "{ }",
+        ] {
+            let forward = scalars(body).unwrap();
+            assert_eq!(trailing(body).unwrap(), forward, "{body}");
+        }
+        // Only what follows the last nested value.
+        let m = trailing(r#"{"snapshot":1,"values":[{}],"hasMore":true}"#).unwrap();
+        assert_eq!(m, vec![("hasMore".into(), "true".into())]);
+    }
+
+    #[test]
+    fn the_trailing_scan_refuses_a_body_that_does_not_end_like_an_object() {
+        for bad in [
+            "",
+            "}",
+            "{\"values\":[1,2",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":\"x\"\"b\":2}",
+            "{:1}",
+            "<html>",
+        ] {
+            assert!(trailing(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
