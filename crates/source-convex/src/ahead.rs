@@ -3,7 +3,6 @@
 //! decoded on the blocking pool. The decode checks that it reads the same continuation; a page
 //! whose body cannot be scanned ends the pipeline (the reader asks for the next page itself).
 
-use serde::de::DeserializeOwned;
 use spillway_convex_protocol::selection::Selection;
 use spillway_core::ErrorKind;
 
@@ -11,7 +10,7 @@ use crate::client::{ApiError, ConvexClient};
 use crate::decode::{DeltasPage, SnapshotPage};
 use crate::prefetch::Pipeline;
 use crate::retry::RetryPolicy;
-use crate::scan::{member, top_level_scalars, trailing_scalars};
+use crate::scan::{deltas_continuation, snapshot_continuation};
 
 /// Fetched pages that may wait for the reader (each about a megabyte of body and its decode).
 const DEPTH: usize = 2;
@@ -40,13 +39,7 @@ pub(crate) fn snapshot_pages(
                     client.list_snapshot_body(Some(req.snapshot), Some(&req.cursor), &selection)
                 })
                 .await?;
-            let scanned = scan(&body, |m| {
-                Some((
-                    scalar::<i64>(m, "snapshot")?,
-                    scalar::<Option<String>>(m, "cursor")?,
-                    scalar::<bool>(m, "hasMore")?,
-                ))
-            });
+            let scanned = snapshot_continuation(&body);
             let next = match &scanned {
                 Some((snapshot, Some(cursor), true)) => Some(SnapshotRequest {
                     snapshot: *snapshot,
@@ -84,8 +77,7 @@ pub(crate) fn deltas_pages(
                     client.document_deltas_body(cursor, &selection)
                 })
                 .await?;
-            let scanned = top_level_scalars(&body)
-                .and_then(|m| Some((scalar::<i64>(&m, "cursor")?, scalar::<bool>(&m, "hasMore")?)));
+            let scanned = deltas_continuation(&body);
             let next = match scanned {
                 Some((cursor, true)) => Some(cursor),
                 _ => None,
@@ -102,19 +94,6 @@ pub(crate) fn deltas_pages(
             Ok((decoding, next))
         }
     })
-}
-
-/// What `read` finds in the members after the body's documents (read from the end), or else in
-/// all its top-level members.
-fn scan<T>(body: &[u8], read: impl Fn(&[(&[u8], &[u8])]) -> Option<T>) -> Option<T> {
-    trailing_scalars(body)
-        .and_then(|m| read(&m))
-        .or_else(|| top_level_scalars(body).and_then(|m| read(&m)))
-}
-
-/// The top-level member `key` of a scanned body, parsed as `T`.
-fn scalar<T: DeserializeOwned>(members: &[(&[u8], &[u8])], key: &str) -> Option<T> {
-    serde_json::from_slice(member(members, key)?).ok()
 }
 
 /// The scan and the decode of one body disagree: the reader asks for the page again.

@@ -28,7 +28,7 @@ mod prefetch;
 mod read;
 mod read_data_sync;
 pub mod retry;
-mod scan;
+pub mod scan;
 pub mod state;
 mod streams;
 

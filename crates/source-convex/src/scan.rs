@@ -3,11 +3,44 @@
 //! A page's continuation (`snapshot`, `cursor`, `hasMore`) comes after its `values`, so the
 //! reader would have to decode every document before it could ask for the next page. These
 //! scans walk the body's structure only, so the next request can start while the documents are
-//! still being decoded ([`crate::prefetch`]): [`trailing_scalars`] reads the members after the
-//! last nested value backwards from the end (a few hundred bytes), [`top_level_scalars`] the
+//! still being decoded (the `prefetch` module): `trailing_scalars` reads the members after the
+//! last nested value backwards from the end (a few hundred bytes), `top_level_scalars` the
 //! whole body forwards (strings skipped with `memchr`, nested values by depth) for a server
 //! that puts them elsewhere. Neither validates the body: the full decode does, and checks that
 //! it reads the same continuation.
+
+use serde::de::DeserializeOwned;
+
+/// The `(snapshot, cursor, hasMore)` of a `list_snapshot` body, if the scans find them.
+pub fn snapshot_continuation(body: &[u8]) -> Option<(i64, Option<String>, bool)> {
+    scan(body, |m| {
+        Some((
+            scalar::<i64>(m, "snapshot")?,
+            scalar::<Option<String>>(m, "cursor")?,
+            scalar::<bool>(m, "hasMore")?,
+        ))
+    })
+}
+
+/// The `(cursor, hasMore)` of a `document_deltas` body, if the scans find them.
+pub fn deltas_continuation(body: &[u8]) -> Option<(i64, bool)> {
+    scan(body, |m| {
+        Some((scalar::<i64>(m, "cursor")?, scalar::<bool>(m, "hasMore")?))
+    })
+}
+
+/// What `read` finds in the members after the body's documents (read from the end), or else in
+/// all its top-level members.
+fn scan<T>(body: &[u8], read: impl Fn(&[(&[u8], &[u8])]) -> Option<T>) -> Option<T> {
+    trailing_scalars(body)
+        .and_then(|m| read(&m))
+        .or_else(|| top_level_scalars(body).and_then(|m| read(&m)))
+}
+
+/// The top-level member `key` of scanned members, parsed as `T`.
+fn scalar<T: DeserializeOwned>(members: &[(&[u8], &[u8])], key: &str) -> Option<T> {
+    serde_json::from_slice(member(members, key)?).ok()
+}
 
 /// The members of the body's top-level object whose values are scalars or strings, as raw JSON
 /// text (`"…"` with its quotes, numbers, `true`, `null`), in order; `None` if the body is not
@@ -280,6 +313,30 @@ mod tests {
         ] {
             assert!(trailing(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn continuations_in_either_key_order() {
+        let end = r#"{"values":[{"_id":"a"}],"snapshot":5,"cursor":"c","hasMore":true}"#;
+        let start = r#"{"hasMore":true,"cursor":"c","snapshot":5,"values":[{"_id":"a"}]}"#;
+        for body in [end, start] {
+            assert_eq!(
+                snapshot_continuation(body.as_bytes()),
+                Some((5, Some("c".to_string()), true)),
+                "{body}"
+            );
+        }
+        let deltas = r#"{"cursor":9,"values":[],"hasMore":false}"#;
+        assert_eq!(deltas_continuation(deltas.as_bytes()), Some((9, false)));
+        assert_eq!(
+            snapshot_continuation(deltas.as_bytes()),
+            None,
+            "no snapshot member"
+        );
+        assert_eq!(
+            deltas_continuation(br#"{"cursor":"9","hasMore":false}"#),
+            None
+        );
     }
 
     #[test]
