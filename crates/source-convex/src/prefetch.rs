@@ -136,6 +136,30 @@ impl<P: Send + 'static> Pipeline<P> {
     }
 }
 
+/// The next page of `ahead`; when there is no pipeline, or its page must be asked for again,
+/// the pipeline is dropped and the page is `refetch`ed.
+pub(crate) async fn next_or<P, Fut>(
+    ahead: &mut Option<Pipeline<P>>,
+    refetch: impl FnOnce() -> Fut,
+) -> Result<P, ApiError>
+where
+    P: Send + 'static,
+    Fut: Future<Output = Result<P, ApiError>>,
+{
+    let next = match ahead.as_mut() {
+        Some(pages) => pages.next().await,
+        None => Next::Refetch,
+    };
+    match next {
+        Next::Page(page) => Ok(page),
+        Next::FetchFailed(e) => Err(e),
+        Next::Refetch => {
+            *ahead = None;
+            refetch().await
+        }
+    }
+}
+
 impl<P> Drop for Pipeline<P> {
     fn drop(&mut self) {
         self.fetcher.abort();

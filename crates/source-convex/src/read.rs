@@ -17,7 +17,7 @@ use crate::client::ConvexClient;
 use crate::columns::PageColumns;
 use crate::convert::{decode_row, push_row, row_stream, to_batch};
 use crate::decode::{DeltasPage, PageRows, SnapshotPage};
-use crate::prefetch::{Next, Pipeline};
+use crate::prefetch::{Pipeline, next_or};
 use crate::retry::RetryPolicy;
 use crate::state::{ConvexState, DeltaCursor, Position, SnapshotCursor, SnapshotTs};
 
@@ -263,23 +263,13 @@ impl Reader<'_> {
         loop {
             page_no += 1;
             let (client, selection, retry) = (self.client, self.selection, self.retry);
-            let next = match ahead.as_mut() {
-                Some(pages) => pages.next().await,
-                None => Next::Refetch,
-            };
-            let page = match next {
-                Next::Page(page) => page,
-                Next::FetchFailed(e) => return Err(e.into()),
-                Next::Refetch => {
-                    ahead = None;
-                    let (s, c) = (snapshot, cursor.clone());
-                    retry
-                        .run("list_snapshot", || {
-                            client.list_snapshot(s, c.as_deref(), selection)
-                        })
-                        .await?
-                }
-            };
+            let (s, c) = (snapshot, cursor.clone());
+            let page = next_or(&mut ahead, || {
+                retry.run("list_snapshot", || {
+                    client.list_snapshot(s, c.as_deref(), selection)
+                })
+            })
+            .await?;
             if ahead.is_none()
                 && page.has_more
                 && let Some(next) = &page.cursor
@@ -352,20 +342,10 @@ impl Reader<'_> {
             page_no += 1;
             let (client, selection, retry) = (self.client, self.selection, self.retry);
             let c = cursor.0;
-            let next = match ahead.as_mut() {
-                Some(pages) => pages.next().await,
-                None => Next::Refetch,
-            };
-            let page = match next {
-                Next::Page(page) => page,
-                Next::FetchFailed(e) => return Err(e.into()),
-                Next::Refetch => {
-                    ahead = None;
-                    retry
-                        .run("document_deltas", || client.document_deltas(c, selection))
-                        .await?
-                }
-            };
+            let page = next_or(&mut ahead, || {
+                retry.run("document_deltas", || client.document_deltas(c, selection))
+            })
+            .await?;
             if ahead.is_none() && page.has_more {
                 ahead = Some(deltas_pages(client, selection, retry, page.cursor));
             }
