@@ -183,7 +183,7 @@ impl<'a> Scanner<'a> {
     /// Moves past the closing quote of a string whose opening quote was consumed.
     fn skip_string_rest(&mut self) -> Option<()> {
         loop {
-            let i = memchr::memchr2(b'"', b'\\', &self.body[self.at..])?;
+            let i = memchr::memchr2(b'"', b'\\', self.body.get(self.at..)?)?;
             self.at += i + 1;
             if self.body[self.at - 1] == b'"' {
                 return Some(());
@@ -353,6 +353,8 @@ mod tests {
             "[]",
             "{\"values\":[1,2",
             "{\"cursor\":\"open",
+            "{\"cursor\":\"open\\",
+            "{\"values\":[\"\\",
             "{\"a\" 1}",
             "{\"a\":1 \"b\":2}",
             "{\"a\":}",
