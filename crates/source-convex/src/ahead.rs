@@ -12,8 +12,10 @@ use crate::prefetch::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::scan::{deltas_continuation, snapshot_continuation};
 
-/// Fetched pages that may wait for the reader (each about a megabyte of body and its decode).
-const DEPTH: usize = 2;
+/// Pages that may exist ahead of the one the reader holds — being fetched, decoded or waiting
+/// (a legacy page is about a megabyte of body, plus its decode). With 3, one is fetched while
+/// two decode or wait: what `BENCHMARKS.md` measured.
+const DEPTH: usize = 3;
 
 /// The request for a snapshot page after the first.
 pub(crate) struct SnapshotRequest {

@@ -11,6 +11,7 @@ use std::future::Future;
 use spillway_core::ErrorKind;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::debug;
 
 use crate::client::ApiError;
 
@@ -64,7 +65,8 @@ impl<T> Drop for Prefetch<T> {
 /// [`Prefetch`] asks for page N+1 only once page N is decoded, so the server's work and the
 /// decoding take turns. A pipeline's fetching task reads the next request out of each body as
 /// it arrives ([`crate::scan`]) and asks for it at once, so serving, decoding and writing all
-/// overlap; at most `depth` fetched pages wait for the reader, plus the one being fetched.
+/// overlap; at most `depth` fetched pages (being fetched, decoded or waiting) exist besides the
+/// one the reader holds.
 pub(crate) struct Pipeline<P> {
     pages: mpsc::Receiver<Slot<P>>,
     fetcher: JoinHandle<()>,
@@ -103,18 +105,20 @@ impl<P: Send + 'static> Pipeline<P> {
         let fetcher = tokio::spawn(async move {
             let mut request = first;
             loop {
+                // A free slot first: at most `depth` fetched pages exist besides the reader's.
+                let Ok(slot) = tx.reserve().await else {
+                    return;
+                };
                 match fetch(request).await {
                     Ok((decoding, next)) => {
-                        if tx.send(Slot::Decoding(decoding)).await.is_err() {
-                            return;
-                        }
+                        slot.send(Slot::Decoding(decoding));
                         match next {
                             Some(r) => request = r,
                             None => return,
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Slot::Failed(e)).await;
+                        slot.send(Slot::Failed(e));
                         return;
                     }
                 }
@@ -123,12 +127,25 @@ impl<P: Send + 'static> Pipeline<P> {
         Pipeline { pages, fetcher }
     }
 
+    /// Whether every page was taken and no more will come (the body of the last one did not
+    /// say where to go on): the reader starts a new pipeline from the page it decoded.
+    pub(crate) fn ended(&self) -> bool {
+        self.pages.is_closed() && self.pages.is_empty()
+    }
+
     /// The next page in order.
     pub(crate) async fn next(&mut self) -> Next<P> {
         match self.pages.recv().await {
             Some(Slot::Decoding(decoding)) => match decoding.await {
                 Ok(Ok(page)) => Next::Page(page),
-                Ok(Err(_)) | Err(_) => Next::Refetch,
+                Ok(Err(e)) => {
+                    debug!(error = %e.message, "A page fetched ahead did not decode; asking for it again.");
+                    Next::Refetch
+                }
+                Err(e) => {
+                    debug!(error = %e, "Decoding a page fetched ahead failed; asking for it again.");
+                    Next::Refetch
+                }
             },
             Some(Slot::Failed(e)) => Next::FetchFailed(e),
             None => Next::Refetch,

@@ -270,7 +270,7 @@ impl Reader<'_> {
                 })
             })
             .await?;
-            if ahead.is_none()
+            if ahead.as_ref().is_none_or(Pipeline::ended)
                 && page.has_more
                 && let Some(next) = &page.cursor
             {
@@ -346,7 +346,7 @@ impl Reader<'_> {
                 retry.run("document_deltas", || client.document_deltas(c, selection))
             })
             .await?;
-            if ahead.is_none() && page.has_more {
+            if ahead.as_ref().is_none_or(Pipeline::ended) && page.has_more {
                 ahead = Some(deltas_pages(client, selection, retry, page.cursor));
             }
             let DeltasPage {

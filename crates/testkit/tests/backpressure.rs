@@ -62,8 +62,8 @@ async fn a_stalled_destination_bounds_what_is_buffered() {
         1,
         "one write, stalled"
     );
-    // What the channel holds, plus the pages fetched ahead: two waiting for the reader and one
-    // fetched that waits to join them (`source-convex`'s pipeline).
+    // What the channel holds, plus the pages fetched ahead of the reader's (at most three,
+    // `source-convex`'s pipeline).
     assert!(
         (1..=18).contains(&fetched),
         "{fetched} pages fetched while the destination was stalled (of ~200)"
