@@ -35,8 +35,8 @@ pub struct DuckDbConfig {
 }
 
 /// DuckDB's threads when the configuration does not say: 1. Measured at 1 M bench documents on
-/// 2 cores: 2 threads cost 2–3 CPU-s more than 1 (the connection's thread polling while the
-/// other compresses) and the sync took longer.
+/// 2 cores, alternating: 2 threads cost 1.4–3.3 CPU-s more than 1 (the connection's thread
+/// polling while the other compresses) and the sync took longer.
 pub const DEFAULT_THREADS: u32 = 1;
 
 impl DuckDbConfig {

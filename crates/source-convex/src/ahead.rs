@@ -3,8 +3,10 @@
 //! decoded on the blocking pool. The decode checks that it reads the same continuation; a page
 //! whose body cannot be scanned ends the pipeline (the reader asks for the next page itself).
 
+use bytes::Bytes;
 use spillway_convex_protocol::selection::Selection;
 use spillway_core::ErrorKind;
+use tokio::task::JoinHandle;
 
 use crate::client::{ApiError, ConvexClient};
 use crate::decode::{DeltasPage, SnapshotPage};
@@ -49,14 +51,10 @@ pub(crate) fn snapshot_pages(
                 }),
                 _ => None,
             };
-            let decoding = tokio::task::spawn_blocking(move || {
-                let page = client.decode_snapshot(&body)?;
-                match scanned {
-                    Some(s) if s != (page.snapshot, page.cursor.clone(), page.has_more) => {
-                        Err(mismatch("list_snapshot"))
-                    }
-                    _ => Ok(page),
-                }
+            let decoding = decode_ahead("list_snapshot", body, scanned, move |body| {
+                let page = client.decode_snapshot(body)?;
+                let read = (page.snapshot, page.cursor.clone(), page.has_more);
+                Ok((page, read))
             });
             Ok((decoding, next))
         }
@@ -84,24 +82,37 @@ pub(crate) fn deltas_pages(
                 Some((cursor, true)) => Some(cursor),
                 _ => None,
             };
-            let decoding = tokio::task::spawn_blocking(move || {
-                let page = client.decode_deltas(&body)?;
-                match scanned {
-                    Some(s) if s != (page.cursor, page.has_more) => {
-                        Err(mismatch("document_deltas"))
-                    }
-                    _ => Ok(page),
-                }
+            let decoding = decode_ahead("document_deltas", body, scanned, move |body| {
+                let page = client.decode_deltas(body)?;
+                let read = (page.cursor, page.has_more);
+                Ok((page, read))
             });
             Ok((decoding, next))
         }
     })
 }
 
-/// The scan and the decode of one body disagree: the reader asks for the page again.
-fn mismatch(path: &str) -> ApiError {
-    ApiError::new(
-        ErrorKind::Transient,
-        format!("{path}: the page's continuation read ahead differs from the decoded one"),
-    )
+/// Decodes `body` on the blocking pool; `decode` returns the page and the continuation it
+/// read, which must be the `scanned` one the next request went out with (if any), else the
+/// reader asks for the page again.
+fn decode_ahead<P, C>(
+    path: &'static str,
+    body: Bytes,
+    scanned: Option<C>,
+    decode: impl FnOnce(&[u8]) -> Result<(P, C), ApiError> + Send + 'static,
+) -> JoinHandle<Result<P, ApiError>>
+where
+    P: Send + 'static,
+    C: PartialEq + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let (page, read) = decode(&body)?;
+        match scanned {
+            Some(s) if s != read => Err(ApiError::new(
+                ErrorKind::Transient,
+                format!("{path}: the page's continuation read ahead differs from the decoded one"),
+            )),
+            _ => Ok(page),
+        }
+    })
 }

@@ -229,17 +229,17 @@ impl<'a> Scanner<'a> {
 mod tests {
     use super::*;
 
+    /// Scanned members as text.
+    fn owned(members: Vec<(&[u8], &[u8])>) -> Vec<(String, String)> {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        members
+            .into_iter()
+            .map(|(k, v)| (text(k), text(v)))
+            .collect()
+    }
+
     fn scalars(body: &str) -> Option<Vec<(String, String)>> {
-        top_level_scalars(body.as_bytes()).map(|m| {
-            m.into_iter()
-                .map(|(k, v)| {
-                    (
-                        String::from_utf8(k.to_vec()).unwrap(),
-                        String::from_utf8(v.to_vec()).unwrap(),
-                    )
-                })
-                .collect()
-        })
+        top_level_scalars(body.as_bytes()).map(owned)
     }
 
     #[test]
@@ -268,16 +268,9 @@ mod tests {
     }
 
     fn trailing(body: &str) -> Option<Vec<(String, String)>> {
-        trailing_scalars(body.as_bytes()).map(|m| {
-            m.into_iter()
-                .rev()
-                .map(|(k, v)| {
-                    (
-                        String::from_utf8(k.to_vec()).unwrap(),
-                        String::from_utf8(v.to_vec()).unwrap(),
-                    )
-                })
-                .collect()
+        trailing_scalars(body.as_bytes()).map(|mut m| {
+            m.reverse();
+            owned(m)
         })
     }
 
