@@ -20,21 +20,32 @@ use crate::ddl::{quote, stage_sql_type};
 use crate::writer::{STAGE, stage_system_columns};
 use crate::{append, soft_delete, upsert};
 
-/// When the buffered rows are merged regardless of commits: as soon as either bound is passed.
+/// When the buffered rows are merged regardless of commits: as soon as `rows` or `bytes` is
+/// passed; and when the rows of one table are appended to it early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BufferLimit {
     /// Buffered rows across every table.
     pub rows: usize,
     /// Arrow memory of the buffered rows across every table, in bytes.
     pub bytes: usize,
+    /// Arrow memory of one table's buffered rows, in bytes, at which they are appended to the
+    /// table at once when they need no merge (their `_id`s ascend and lie after every `_id`
+    /// of the table: a snapshot's pages, see [`crate::upsert`]). Such rows gain nothing from
+    /// waiting, and appending them as they come keeps DuckDB working while the source reads
+    /// instead of in bursts — and at the end of the sync, while nothing else runs.
+    pub append_bytes: usize,
 }
 
 impl Default for BufferLimit {
-    /// 200 000 rows or 32 MiB.
+    /// 200 000 rows or 32 MiB; rows that need no merge in 4 MiB steps (1 M bench documents,
+    /// by hand against the same emulator: 6.4–6.6 s and 380 MB peak RSS, against 6.8–7.0 s
+    /// and 420–510 MB when they waited for the 32 MiB bound; appending every batch at once,
+    /// 6.9–7.1 s).
     fn default() -> Self {
         BufferLimit {
             rows: 200_000,
             bytes: 32 << 20,
+            append_bytes: 4 << 20,
         }
     }
 }
@@ -92,6 +103,17 @@ impl Pending {
     /// The number of buffered batches.
     pub(crate) fn batches(&self) -> usize {
         self.batches.len()
+    }
+
+    /// The first `_id` of the rows, if they may be appended without a merge: their `_id`s
+    /// ascend and the write mode keeps one row per `_id` (`append` keeps every version,
+    /// soft deletes keep tombstones); the table must also hold nothing from that `_id` on.
+    fn append_from(&self) -> Option<&str> {
+        let appendable = self.mode.mode != WriteMode::Append && !self.mode.soft_delete;
+        self.ascending
+            .as_ref()
+            .filter(|_| appendable)
+            .map(|r| r.first.as_str())
     }
 }
 
@@ -179,6 +201,45 @@ impl DuckDbDestination {
         Ok(())
     }
 
+    /// Appends the buffered rows of `table` to it now if they passed
+    /// [`BufferLimit::append_bytes`] and need no merge; otherwise leaves them buffered (and,
+    /// when the table holds `_id`s from theirs on, stops trying for this transaction).
+    pub(crate) fn append_early(&mut self, table: &str) -> Result<(), DestError> {
+        let refused = |d: &Self| d.txn.as_ref().is_some_and(|t| t.merging.contains(table));
+        let Some(p) = self.buffers.get(table) else {
+            return Ok(());
+        };
+        let Some(first) = p.append_from() else {
+            return Ok(());
+        };
+        if p.bytes < self.buffer_limit.append_bytes || refused(self) {
+            return Ok(());
+        }
+        if upsert::holds_id_from(&self.db, table, first)? {
+            if let Some(t) = &mut self.txn {
+                t.merging.insert(table.to_string());
+            }
+            return Ok(());
+        }
+        match self.buffers.take(table) {
+            Some(p) => self.append_pending(table, p),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `p` (rows of `table` that need no merge, checked by the caller) to the table.
+    fn append_pending(&mut self, table: &str, p: Pending) -> Result<(), DestError> {
+        let started = std::time::Instant::now();
+        let (n, batches) = (p.rows, p.batches.len());
+        let upserted = upsert::append_new(&self.db, table, &p.columns, p.batches)?;
+        self.mark_dirty(table);
+        trace!(
+            stream = %table, mode = %p.mode, rows = n, batches, upserted,
+            ms = started.elapsed().as_millis(), "Buffered batches appended."
+        );
+        Ok(())
+    }
+
     /// Merges the buffered rows of `table` (if any) into it, inside the open transaction: one
     /// staging table, the Arrow appender, then the merge of the stream's write mode.
     pub(crate) fn flush_table(&mut self, table: &str) -> Result<(), DestError> {
@@ -188,21 +249,13 @@ impl DuckDbDestination {
         if p.rows == 0 {
             return Ok(());
         }
+        if let Some(first) = p.append_from()
+            && !upsert::holds_id_from(&self.db, table, first)?
+        {
+            return self.append_pending(table, p);
+        }
         let started = std::time::Instant::now();
         let (n, batches) = (p.rows, p.batches.len());
-        if let Some(range) = &p.ascending
-            && p.mode.mode != WriteMode::Append
-            && !p.mode.soft_delete
-            && !upsert::holds_id_from(&self.db, table, &range.first)?
-        {
-            let upserted = upsert::append_new(&self.db, table, &p.columns, p.batches)?;
-            self.mark_dirty(table);
-            trace!(
-                stream = %table, mode = %p.mode, rows = n, batches, upserted,
-                ms = started.elapsed().as_millis(), "Buffered batches appended."
-            );
-            return Ok(());
-        }
         let mut stage_cols = stage_system_columns();
         stage_cols.extend(
             p.columns

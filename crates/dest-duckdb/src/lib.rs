@@ -110,6 +110,9 @@ struct Txn {
     local: HashSet<String>,
     /// Streams truncated by this transaction (even if their table did not exist yet).
     truncated: HashSet<String>,
+    /// Tables whose buffered rows could not be appended early ([`BufferLimit::append_bytes`])
+    /// because the table holds an `_id` at or after theirs: their rows wait for the merge.
+    merging: HashSet<String>,
 }
 
 impl DuckDbDestination {

@@ -93,6 +93,8 @@ impl DuckDbDestination {
         trace!(stream = %table, rows, "Batch applied.");
         if self.buffers.over(self.buffer_limit) {
             self.flush_all()?;
+        } else {
+            self.append_early(&table)?;
         }
         Ok(())
     }

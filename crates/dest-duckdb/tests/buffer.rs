@@ -10,13 +10,24 @@ use serde_json::{Value, json};
 use spillway_core::{Destination, StreamId, StreamMode, WriteMode};
 use spillway_dest_duckdb::{BufferLimit, DuckDbDestination};
 
-/// The default bound, and one that merges after every batch.
-const LIMITS: [BufferLimit; 2] = [
+/// The default bound, one that merges after every batch, and one that appends every batch
+/// that needs no merge at once.
+const LIMITS: [BufferLimit; 3] = [
     BufferLimit {
         rows: 200_000,
         bytes: 32 << 20,
+        append_bytes: 4 << 20,
     },
-    BufferLimit { rows: 1, bytes: 1 },
+    BufferLimit {
+        rows: 1,
+        bytes: 1,
+        append_bytes: 1,
+    },
+    BufferLimit {
+        rows: 200_000,
+        bytes: 32 << 20,
+        append_bytes: 1,
+    },
 ];
 
 /// `(_id, _ts, _deleted or null, x, y)` of every row of `t`, by `_id` then `_ts`.
@@ -318,42 +329,121 @@ async fn truncate_after_buffered_rows() {
     }
 }
 
+/// Rows appended early ([`BufferLimit::append_bytes`]) are in the table before the commit,
+/// inside the transaction: later batches of the same transaction merge against them — a newer
+/// revision replaces one, an older one is ignored, a tombstone deletes one — and once the
+/// table holds an `_id` at or after a batch's first one, that batch waits for the merge.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_appended_early_merge_with_the_rest_of_their_transaction() {
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open();
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        let x = |v: &[i64]| vec![int("x", v.iter().map(|i| Some(*i)).collect())];
+        dest.write(&batch(
+            &s,
+            &[("a", 10, false), ("b", 10, false)],
+            x(&[1, 2]),
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+        // Ascending and after every `_id`: appended at once with `append_bytes: 1`.
+        dest.write(&batch(
+            &s,
+            &[("c", 20, false), ("d", 20, false)],
+            x(&[3, 4]),
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(&s, &[("e", 20, false)], x(&[5])))
+            .await
+            .unwrap();
+        // Not ascending: a newer revision of `d`, an older one of `c`.
+        dest.write(&batch(
+            &s,
+            &[("d", 30, false), ("c", 5, false)],
+            x(&[40, 99]),
+        ))
+        .await
+        .unwrap();
+        // Ascending, but the table holds `e` (appended early): merged, `e` deleted.
+        dest.write(&batch(&s, &[("e", 25, true)], x(&[0])))
+            .await
+            .unwrap();
+        // Ascending and after every `_id`, after a refusal in this transaction.
+        dest.write(&batch(&s, &[("f", 20, false)], x(&[6])))
+            .await
+            .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        let got: Vec<(String, i64, Value)> = all_rows(&mut dest)
+            .into_iter()
+            .map(|(id, ts, _, x, _)| (id, ts, x))
+            .collect();
+        let want: Vec<(String, i64, Value)> = [
+            ("a", 10, 1),
+            ("b", 10, 2),
+            ("c", 20, 3),
+            ("d", 30, 40),
+            ("f", 20, 6),
+        ]
+        .into_iter()
+        .map(|(id, ts, x)| (id.to_string(), ts, json!(x)))
+        .collect();
+        assert_eq!(got, want, "limit {limit:?}");
+    }
+}
+
+/// Buffered rows and rows appended early alike are gone after a rollback.
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_discards_buffered_rows() {
-    let (_dir, _cfg, mut dest) = open();
-    let s = StreamId::root("t");
-    dest.write(&batch(
-        &s,
-        &[("a", 1, false)],
-        vec![int("x", vec![Some(1)])],
-    ))
-    .await
-    .unwrap();
-    dest.commit(&key(), &checkpoint(1)).await.unwrap();
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open();
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        dest.write(&batch(
+            &s,
+            &[("a", 1, false)],
+            vec![int("x", vec![Some(1)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
 
-    dest.write(&batch(
-        &s,
-        &[("a", 5, false), ("b", 2, false)],
-        vec![int("x", vec![Some(50), Some(2)])],
-    ))
-    .await
-    .unwrap();
-    dest.rollback().await.unwrap();
-    dest.write(&batch(
-        &s,
-        &[("c", 3, false)],
-        vec![int("x", vec![Some(3)])],
-    ))
-    .await
-    .unwrap();
-    dest.commit(&key(), &checkpoint(2)).await.unwrap();
-    assert_eq!(
-        all_rows(&mut dest),
-        vec![
-            ("a".into(), 1, json!(null), json!(1), json!(null)),
-            ("c".into(), 3, json!(null), json!(3), json!(null)),
-        ]
-    );
+        // After every `_id`: appended at once with `append_bytes: 1`.
+        dest.write(&batch(
+            &s,
+            &[("m", 4, false)],
+            vec![int("x", vec![Some(4)])],
+        ))
+        .await
+        .unwrap();
+        dest.write(&batch(
+            &s,
+            &[("a", 5, false), ("b", 2, false)],
+            vec![int("x", vec![Some(50), Some(2)])],
+        ))
+        .await
+        .unwrap();
+        dest.rollback().await.unwrap();
+        dest.write(&batch(
+            &s,
+            &[("c", 3, false)],
+            vec![int("x", vec![Some(3)])],
+        ))
+        .await
+        .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        assert_eq!(
+            all_rows(&mut dest),
+            vec![
+                ("a".into(), 1, json!(null), json!(1), json!(null)),
+                ("c".into(), 3, json!(null), json!(3), json!(null)),
+            ],
+            "limit {limit:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
