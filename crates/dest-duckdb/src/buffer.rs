@@ -37,10 +37,11 @@ pub struct BufferLimit {
 }
 
 impl Default for BufferLimit {
-    /// 200 000 rows or 32 MiB; rows that need no merge in 4 MiB steps (1 M bench documents,
-    /// by hand against the same emulator: 6.4–6.6 s and 380 MB peak RSS, against 6.8–7.0 s
-    /// and 420–510 MB when they waited for the 32 MiB bound; appending every batch at once,
-    /// 6.9–7.1 s).
+    /// 200 000 rows or 32 MiB; rows that need no merge in 4 MiB steps. Full sync of 1 M bench
+    /// documents on 2 cores, by hand, alternating against the same emulator (5 pairs): peak
+    /// RSS 377–399 MB against 417–513 MB when they waited for the 32 MiB bound; wall 6.4–7.1
+    /// s against 6.8–7.5 s (within this machine's noise); appending every batch at once was
+    /// 6.9–7.1 s.
     fn default() -> Self {
         BufferLimit {
             rows: 200_000,
