@@ -47,6 +47,21 @@ fn all_rows(dest: &mut DuckDbDestination) -> Vec<(String, i64, Value, Value, Val
         .collect()
 }
 
+/// `(_id, _ts, x)` of every row of `t`, by `_id` then `_ts`.
+fn id_ts_x(dest: &mut DuckDbDestination) -> Vec<(String, i64, Value)> {
+    all_rows(dest)
+        .into_iter()
+        .map(|(id, ts, _, x, _)| (id, ts, x))
+        .collect()
+}
+
+/// `(_id, _ts, x)` rows as [`id_ts_x`] returns them.
+fn rows_of(rows: &[(&str, i64, i64)]) -> Vec<(String, i64, Value)> {
+    rows.iter()
+        .map(|(id, ts, x)| (id.to_string(), *ts, json!(x)))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn revisions_across_batches_latest_wins() {
     for limit in LIMITS {
@@ -152,22 +167,18 @@ async fn ascending_ids_merge_like_any_other_rows() {
             .await
             .unwrap();
         dest.commit(&key(), &checkpoint(4)).await.unwrap();
-        let got: Vec<(String, i64, Value)> = all_rows(&mut dest)
-            .into_iter()
-            .map(|(id, ts, _, x, _)| (id, ts, x))
-            .collect();
-        let want: Vec<(String, i64, Value)> = [
-            ("b", 10, 1),
-            ("c", 20, 3),
-            ("d", 20, 4),
-            ("e", 20, 5),
-            ("f", 30, 6),
-            ("h", 30, 8),
-        ]
-        .into_iter()
-        .map(|(id, ts, x)| (id.to_string(), ts, json!(x)))
-        .collect();
-        assert_eq!(got, want, "limit {limit:?}");
+        assert_eq!(
+            id_ts_x(&mut dest),
+            rows_of(&[
+                ("b", 10, 1),
+                ("c", 20, 3),
+                ("d", 20, 4),
+                ("e", 20, 5),
+                ("f", 30, 6),
+                ("h", 30, 8),
+            ]),
+            "limit {limit:?}"
+        );
     }
 }
 
@@ -377,21 +388,17 @@ async fn rows_appended_early_merge_with_the_rest_of_their_transaction() {
             .await
             .unwrap();
         dest.commit(&key(), &checkpoint(2)).await.unwrap();
-        let got: Vec<(String, i64, Value)> = all_rows(&mut dest)
-            .into_iter()
-            .map(|(id, ts, _, x, _)| (id, ts, x))
-            .collect();
-        let want: Vec<(String, i64, Value)> = [
-            ("a", 10, 1),
-            ("b", 10, 2),
-            ("c", 20, 3),
-            ("d", 30, 40),
-            ("f", 20, 6),
-        ]
-        .into_iter()
-        .map(|(id, ts, x)| (id.to_string(), ts, json!(x)))
-        .collect();
-        assert_eq!(got, want, "limit {limit:?}");
+        assert_eq!(
+            id_ts_x(&mut dest),
+            rows_of(&[
+                ("a", 10, 1),
+                ("b", 10, 2),
+                ("c", 20, 3),
+                ("d", 30, 40),
+                ("f", 20, 6),
+            ]),
+            "limit {limit:?}"
+        );
     }
 }
 
