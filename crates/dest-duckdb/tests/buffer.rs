@@ -62,6 +62,11 @@ fn rows_of(rows: &[(&str, i64, i64)]) -> Vec<(String, i64, Value)> {
         .collect()
 }
 
+/// One non-null Int64 column `x`.
+fn x(v: &[i64]) -> Vec<Col> {
+    vec![int("x", v.iter().map(|i| Some(*i)).collect())]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn revisions_across_batches_latest_wins() {
     for limit in LIMITS {
@@ -135,7 +140,6 @@ async fn ascending_ids_merge_like_any_other_rows() {
         let (_dir, _cfg, mut dest) = open();
         dest.set_buffer_limit(limit);
         let s = StreamId::root("t");
-        let x = |v: &[i64]| vec![int("x", v.iter().map(|i| Some(*i)).collect())];
         dest.write(&batch(
             &s,
             &[("b", 10, false), ("d", 10, false)],
@@ -350,7 +354,6 @@ async fn rows_appended_early_merge_with_the_rest_of_their_transaction() {
         let (_dir, _cfg, mut dest) = open();
         dest.set_buffer_limit(limit);
         let s = StreamId::root("t");
-        let x = |v: &[i64]| vec![int("x", v.iter().map(|i| Some(*i)).collect())];
         dest.write(&batch(
             &s,
             &[("a", 10, false), ("b", 10, false)],
