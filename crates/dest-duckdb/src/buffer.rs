@@ -216,7 +216,7 @@ impl DuckDbDestination {
         if p.bytes < self.buffer_limit.append_bytes || refused {
             return Ok(());
         }
-        if upsert::holds_id_from(&self.db, table, first)? {
+        if self.holds_id_from(table, first)? {
             if let Some(t) = &mut self.txn {
                 t.merging.insert(table.to_string());
             }
@@ -228,12 +228,27 @@ impl DuckDbDestination {
         }
     }
 
+    /// Whether `table` holds an `_id` at or after `first`: no, without a query, when this
+    /// transaction appended up to an `_id` before `first` and nothing else wrote to the table
+    /// since ([`crate::Txn`]'s `appended_up_to`).
+    fn holds_id_from(&self, table: &str, first: &str) -> Result<bool, DestError> {
+        let up_to = self.txn.as_ref().and_then(|t| t.appended_up_to.get(table));
+        if up_to.is_some_and(|last| last.as_str() < first) {
+            return Ok(false);
+        }
+        upsert::holds_id_from(&self.db, table, first)
+    }
+
     /// Appends `p` (rows of `table` that need no merge, checked by the caller) to the table.
     fn append_pending(&mut self, table: &str, p: Pending) -> Result<(), DestError> {
         let started = std::time::Instant::now();
         let (n, batches) = (p.rows, p.batches.len());
+        let last = p.ascending.as_ref().map(|r| r.last.clone());
         let upserted = upsert::append_new(&self.db, table, &p.columns, p.batches)?;
         self.mark_dirty(table);
+        if let (Some(t), Some(last)) = (&mut self.txn, last) {
+            t.appended_up_to.insert(table.to_string(), last);
+        }
         trace!(
             stream = %table, mode = %p.mode, rows = n, batches, upserted,
             ms = started.elapsed().as_millis(), "Buffered batches appended."
@@ -251,7 +266,7 @@ impl DuckDbDestination {
             return Ok(());
         }
         if let Some(first) = p.append_from()
-            && !upsert::holds_id_from(&self.db, table, first)?
+            && !self.holds_id_from(table, first)?
         {
             return self.append_pending(table, p);
         }

@@ -74,7 +74,7 @@ use spillway_core::{
 use tracing::debug;
 
 pub use buffer::BufferLimit;
-pub use config::{DEFAULT_THREADS, DuckDbConfig};
+pub use config::{DEFAULT_THREADS, DISABLED_COMPRESSION, DuckDbConfig};
 
 use crate::buffer::Buffers;
 use crate::db::Db;
@@ -113,6 +113,11 @@ struct Txn {
     /// Tables whose buffered rows could not be appended early ([`BufferLimit::append_bytes`])
     /// because the table holds an `_id` at or after theirs: their rows wait for the merge.
     merging: HashSet<String>,
+    /// Per table, the last `_id` this transaction appended early, when nothing else wrote to
+    /// the table since: the table holds no `_id` after it, so rows from a later `_id` on need
+    /// no [`upsert::holds_id_from`] query to be appended. Any other write forgets the table's
+    /// entry ([`DuckDbDestination::mark_dirty`], [`DuckDbDestination::mark_local`]).
+    appended_up_to: HashMap<String, String>,
 }
 
 impl DuckDbDestination {
@@ -137,6 +142,10 @@ impl DuckDbDestination {
         db.exec(&format!("SET threads = {threads}"), || {
             format!("setting DuckDB's threads to {threads}")
         })?;
+        db.exec(
+            &format!("SET disabled_compression_methods = '{DISABLED_COMPRESSION}'"),
+            || format!("disabling DuckDB's {DISABLED_COMPRESSION} compression"),
+        )?;
         state::ensure_table(&db)?;
         Ok(DuckDbDestination {
             db,
@@ -319,6 +328,7 @@ impl DuckDbDestination {
     fn mark_dirty(&mut self, table: &str) {
         if let Some(t) = &mut self.txn {
             t.dirty.insert(table.to_string());
+            t.appended_up_to.remove(table);
         }
     }
 
@@ -326,6 +336,7 @@ impl DuckDbDestination {
     fn mark_local(&mut self, table: &str) {
         if let Some(t) = &mut self.txn {
             t.local.insert(table.to_string());
+            t.appended_up_to.remove(table);
         }
     }
 

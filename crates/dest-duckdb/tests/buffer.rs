@@ -405,6 +405,64 @@ async fn rows_appended_early_merge_with_the_rest_of_their_transaction() {
     }
 }
 
+/// After rows were appended early, a merge into the same table makes the next ascending rows
+/// check the table again: the merge may have stored `_id`s after the appended ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_after_rows_appended_early_is_seen_by_the_next_ones() {
+    for limit in LIMITS {
+        let (_dir, _cfg, mut dest) = open();
+        dest.set_buffer_limit(limit);
+        let s = StreamId::root("t");
+        dest.write(&batch(&s, &[("a", 10, false)], x(&[1])))
+            .await
+            .unwrap();
+        dest.commit(&key(), &checkpoint(1)).await.unwrap();
+
+        // Appended early (with `append_bytes: 1`): the table now ends at `d`.
+        dest.write(&batch(
+            &s,
+            &[("c", 20, false), ("d", 20, false)],
+            x(&[3, 4]),
+        ))
+        .await
+        .unwrap();
+        // Not ascending: merged; stores `z`, after `d`.
+        dest.write(&batch(
+            &s,
+            &[("z", 20, false), ("b", 20, false)],
+            x(&[26, 2]),
+        ))
+        .await
+        .unwrap();
+        // Ascending and after `d`, but not after `z`: must merge, not append.
+        dest.write(&batch(
+            &s,
+            &[("e", 20, false), ("z", 30, false)],
+            x(&[5, 260]),
+        ))
+        .await
+        .unwrap();
+        // Ascending and after every `_id`.
+        dest.write(&batch(&s, &[("zz", 20, false)], x(&[27])))
+            .await
+            .unwrap();
+        dest.commit(&key(), &checkpoint(2)).await.unwrap();
+        assert_eq!(
+            id_ts_x(&mut dest),
+            rows_of(&[
+                ("a", 10, 1),
+                ("b", 20, 2),
+                ("c", 20, 3),
+                ("d", 20, 4),
+                ("e", 20, 5),
+                ("z", 30, 260),
+                ("zz", 20, 27),
+            ]),
+            "limit {limit:?}"
+        );
+    }
+}
+
 /// Buffered rows and rows appended early alike are gone after a rollback.
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_discards_buffered_rows() {
