@@ -67,6 +67,13 @@ fn x(v: &[i64]) -> Vec<Col> {
     vec![int("x", v.iter().map(|i| Some(*i)).collect())]
 }
 
+/// Writes one batch of `t`: `(_id, _ts, deleted)` rows with column `x`.
+async fn put(dest: &mut DuckDbDestination, revs: &[(&str, i64, bool)], xs: &[i64]) {
+    dest.write(&batch(&StreamId::root("t"), revs, x(xs)))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn revisions_across_batches_latest_wins() {
     for limit in LIMITS {
@@ -353,43 +360,18 @@ async fn rows_appended_early_merge_with_the_rest_of_their_transaction() {
     for limit in LIMITS {
         let (_dir, _cfg, mut dest) = open();
         dest.set_buffer_limit(limit);
-        let s = StreamId::root("t");
-        dest.write(&batch(
-            &s,
-            &[("a", 10, false), ("b", 10, false)],
-            x(&[1, 2]),
-        ))
-        .await
-        .unwrap();
+        put(&mut dest, &[("a", 10, false), ("b", 10, false)], &[1, 2]).await;
         dest.commit(&key(), &checkpoint(1)).await.unwrap();
 
         // Ascending and after every `_id`: appended at once with `append_bytes: 1`.
-        dest.write(&batch(
-            &s,
-            &[("c", 20, false), ("d", 20, false)],
-            x(&[3, 4]),
-        ))
-        .await
-        .unwrap();
-        dest.write(&batch(&s, &[("e", 20, false)], x(&[5])))
-            .await
-            .unwrap();
+        put(&mut dest, &[("c", 20, false), ("d", 20, false)], &[3, 4]).await;
+        put(&mut dest, &[("e", 20, false)], &[5]).await;
         // Not ascending: a newer revision of `d`, an older one of `c`.
-        dest.write(&batch(
-            &s,
-            &[("d", 30, false), ("c", 5, false)],
-            x(&[40, 99]),
-        ))
-        .await
-        .unwrap();
+        put(&mut dest, &[("d", 30, false), ("c", 5, false)], &[40, 99]).await;
         // Ascending, but the table holds `e` (appended early): merged, `e` deleted.
-        dest.write(&batch(&s, &[("e", 25, true)], x(&[0])))
-            .await
-            .unwrap();
+        put(&mut dest, &[("e", 25, true)], &[0]).await;
         // Ascending and after every `_id`, after a refusal in this transaction.
-        dest.write(&batch(&s, &[("f", 20, false)], x(&[6])))
-            .await
-            .unwrap();
+        put(&mut dest, &[("f", 20, false)], &[6]).await;
         dest.commit(&key(), &checkpoint(2)).await.unwrap();
         assert_eq!(
             id_ts_x(&mut dest),
@@ -412,40 +394,17 @@ async fn a_merge_after_rows_appended_early_is_seen_by_the_next_ones() {
     for limit in LIMITS {
         let (_dir, _cfg, mut dest) = open();
         dest.set_buffer_limit(limit);
-        let s = StreamId::root("t");
-        dest.write(&batch(&s, &[("a", 10, false)], x(&[1])))
-            .await
-            .unwrap();
+        put(&mut dest, &[("a", 10, false)], &[1]).await;
         dest.commit(&key(), &checkpoint(1)).await.unwrap();
 
         // Appended early (with `append_bytes: 1`): the table now ends at `d`.
-        dest.write(&batch(
-            &s,
-            &[("c", 20, false), ("d", 20, false)],
-            x(&[3, 4]),
-        ))
-        .await
-        .unwrap();
+        put(&mut dest, &[("c", 20, false), ("d", 20, false)], &[3, 4]).await;
         // Not ascending: merged; stores `z`, after `d`.
-        dest.write(&batch(
-            &s,
-            &[("z", 20, false), ("b", 20, false)],
-            x(&[26, 2]),
-        ))
-        .await
-        .unwrap();
+        put(&mut dest, &[("z", 20, false), ("b", 20, false)], &[26, 2]).await;
         // Ascending and after `d`, but not after `z`: must merge, not append.
-        dest.write(&batch(
-            &s,
-            &[("e", 20, false), ("z", 30, false)],
-            x(&[5, 260]),
-        ))
-        .await
-        .unwrap();
+        put(&mut dest, &[("e", 20, false), ("z", 30, false)], &[5, 260]).await;
         // Ascending and after every `_id`.
-        dest.write(&batch(&s, &[("zz", 20, false)], x(&[27])))
-            .await
-            .unwrap();
+        put(&mut dest, &[("zz", 20, false)], &[27]).await;
         dest.commit(&key(), &checkpoint(2)).await.unwrap();
         assert_eq!(
             id_ts_x(&mut dest),
