@@ -326,14 +326,9 @@ impl ConvexClient {
         S: DeserializeOwned,
         P: From<F> + From<S>,
     {
-        // UTF-8 is checked once for the whole body (SIMD), not string by string.
-        let fast = match simdutf8::basic::from_utf8(body) {
-            Ok(text) => serde_json::from_str::<F>(text).ok(),
-            Err(_) => None,
-        };
-        match fast {
-            Some(fast) => Ok(fast.into()),
-            None => Ok(self.parse::<S>(path, body)?.into()),
+        match crate::decode::fast_page::<F>(body) {
+            Ok(fast) => Ok(fast.into()),
+            Err(_) => Ok(self.parse::<S>(path, body)?.into()),
         }
     }
 

@@ -114,14 +114,24 @@ impl From<DocumentDeltasResponse> for DeltasPage {
 }
 
 /// Decodes a `list_snapshot` body with the fast decoder only (no fallback to the tree
-/// decoder): what fuzzing and tests compare against the tree decoder.
+/// decoder), exactly as the client runs it: what fuzzing and tests compare against the tree
+/// decoder.
 pub fn fast_snapshot_page(body: &[u8]) -> Result<SnapshotPage, serde_json::Error> {
-    serde_json::from_slice::<FastSnapshotPage>(body).map(SnapshotPage::from)
+    fast_page::<FastSnapshotPage>(body).map(SnapshotPage::from)
 }
 
 /// Decodes a `document_deltas` body with the fast decoder only (see [`fast_snapshot_page`]).
 pub fn fast_deltas_page(body: &[u8]) -> Result<DeltasPage, serde_json::Error> {
-    serde_json::from_slice::<FastDeltasPage>(body).map(DeltasPage::from)
+    fast_page::<FastDeltasPage>(body).map(DeltasPage::from)
+}
+
+/// Parses a body with a fast decoder `F`: UTF-8 is checked once for the whole body (SIMD),
+/// not string by string as `serde_json::from_slice` does (that check was 15% of decoding).
+pub(crate) fn fast_page<F: de::DeserializeOwned>(body: &[u8]) -> Result<F, serde_json::Error> {
+    match simdutf8::basic::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => Err(de::Error::custom("the body is not valid UTF-8")),
+    }
 }
 
 /// A data sync page (spec §12.2) with its values decoded.
